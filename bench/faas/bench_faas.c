@@ -15,9 +15,15 @@
  * For each server (run.sh starts one with --worker-start zygote, one with
  * spawn; soft attestation, the client verifies the evidence in its TLS
  * handshake, connections kept alive):
- *   srv       echo invoke -> finished on the server: the invoke request's
- *             arrival (access log: time - duration) to the scheduler's
- *             "task ID finished" log line, both with millisecond stamps
+ *   srv       echo invoke -> finished on the server. When the server log has
+ *             the task's trace stamps (the daemon ran with
+ *             MESATEE_TRACE_TASKS=1: run.sh TRACE=1), microsecond
+ *             CLOCK_MONOTONIC stamps, gw_recv (invoke request parsed) to
+ *             event_raised (the task's event, after the outcome's commit),
+ *             as bench/faas/trace_breakdown.py's total; else the invoke
+ *             request's arrival (access log: time - duration) to the
+ *             scheduler's "task ID finished" log line, both with millisecond
+ *             stamps (+-1 ms). The legend says which one each server got.
  *   cli       invoke -> the client sees "finished", polling GET every 0.5 ms
  *             (what the server allows a client; the task is created and
  *             approved before the clock starts)
@@ -35,7 +41,8 @@
  *             and then collecting them (polling every 10 ms): the server's
  *             rate without a client waiting between tasks
  * Latency columns are the median of the round's tasks in ms; every round is
- * printed, then the median over rounds.
+ * printed, then the median over rounds, then every latency sample (srv, cli
+ * and wait of every task, in order).
  *
  * Cost mode (bench/faas/cost.sh): -C URL,POLICY,FUNCTION -M poll|wait|burst
  * [-G FIFO] runs one throughput phase of that kind against one server and
@@ -44,7 +51,8 @@
  * before it invokes them (the script counts the server's work in between).
  *
  * Usage: bench_faas -A URL,POLICY,FUNCTION,ACCESS_LOG,SERVER_LOG (zygote
- *   server) -B ... (spawn server) -u USER -w PASSWORD_FILE [-r ROUNDS]
+ *   server) -B ... (spawn server) [-N NAME: server B's label, default
+ *   "spawn"; before -B] -u USER -w PASSWORD_FILE [-r ROUNDS]
  *   [-n LATENCY_TASKS] [-k WAIT_TASKS] [-m TASKS_PER_CLIENT] [-c CLIENTS]
  *   [-i ANCHOR_ITERATIONS] */
 
@@ -82,6 +90,7 @@ typedef struct server {
     long lat_idx[MAX_ROUNDS][MAX_LAT];
     double cli[MAX_ROUNDS][MAX_LAT], wait[MAX_ROUNDS][MAX_LAT], srv[MAX_ROUNDS][MAX_LAT];
     double tput[MAX_ROUNDS], wtput[MAX_ROUNDS], burst[MAX_ROUNDS];
+    bool srv_us; /* srv from the trace's microsecond stamps (else ms stamps) */
 } server;
 
 static int g_rounds = 5, g_lat = 20, g_wait = 3, g_per_client = 25, g_clients = 8, g_iter = 20;
@@ -424,6 +433,44 @@ static double stamp_ms(const char *p)
     return (double)timegm(&tm) * 1e3 + ms;
 }
 
+/* srv from the trace lines "trace task ID STAGE US" (MESATEE_TRACE_TASKS=1)
+ * when every latency task has both gw_recv and event_raised: microseconds,
+ * the path trace_breakdown.py totals. Leaves srv as it is otherwise. */
+static void trace_side(server *s)
+{
+    static long long gw[MAX_ROUNDS][MAX_LAT], ev[MAX_ROUNDS][MAX_LAT];
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            gw[r][i] = ev[r][i] = -1;
+    FILE *f = fopen(s->server_log, "r");
+    if (!f)
+        die("server log", s->server_log);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        const char *t = strstr(line, "trace task ");
+        char id[33], stage[32];
+        long long us;
+        if (!t || sscanf(t + 11, "%32[0-9a-f] %31[a-z_] %lld", id, stage, &us) != 3)
+            continue;
+        bool is_gw = !strcmp(stage, "gw_recv"), is_ev = !strcmp(stage, "event_raised");
+        if (!is_gw && !is_ev)
+            continue;
+        for (int r = 0; r < g_rounds; r++)
+            for (int i = 0; i < g_lat; i++)
+                if (!strcmp(s->lat_id[r][i], id))
+                    *(is_gw ? &gw[r][i] : &ev[r][i]) = us;
+    }
+    fclose(f);
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            if (gw[r][i] < 0 || ev[r][i] < gw[r][i])
+                return;
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            s->srv[r][i] = (double)(ev[r][i] - gw[r][i]) / 1e3;
+    s->srv_us = true;
+}
+
 static void server_side(server *s)
 {
     long n_inv = atomic_load(&s->invokes);
@@ -459,6 +506,7 @@ static void server_side(server *s)
     }
     fclose(f);
     free(arrive);
+    trace_side(s);
 }
 
 static void parse_server(server *s, const char *name, char *spec)
@@ -478,11 +526,12 @@ int main(int argc, char **argv)
     static server srv[2];
     int opt;
     char *cost_spec = NULL;
-    const char *cost_mode = "burst";
-    while ((opt = getopt(argc, argv, "A:B:C:M:G:u:w:r:n:k:m:c:i:")) != -1) {
+    const char *cost_mode = "burst", *b_name = "spawn";
+    while ((opt = getopt(argc, argv, "N:A:B:C:M:G:u:w:r:n:k:m:c:i:")) != -1) {
         switch (opt) {
         case 'A': parse_server(&srv[0], "zygote", optarg); break;
-        case 'B': parse_server(&srv[1], "spawn", optarg); break;
+        case 'B': parse_server(&srv[1], b_name, optarg); break;
+        case 'N': b_name = optarg; break;
         case 'C': cost_spec = optarg; break;
         case 'M': cost_mode = optarg; break;
         case 'G': g_go = optarg; break;
@@ -559,9 +608,12 @@ int main(int argc, char **argv)
            "%d task-wait tasks, %d clients x %d tasks (throughput); ms are medians of the round\n\n",
            g_rounds, g_iter, g_lat, g_wait, g_clients, g_per_client);
     printf("| round | floor fork+exec ms | posix_spawn ms | wasm inst ms | exec zygote ms | exec "
-           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote poll tasks/s | "
-           "zygote wait tasks/s | zygote burst/s | spawn srv ms | spawn cli ms | spawn wait ms | "
-           "spawn poll tasks/s | spawn wait tasks/s | spawn burst/s |\n");
+           "spawn ms |");
+    for (int i = 0; i < 2; i++)
+        printf(" %s srv ms | %s cli ms | %s wait ms | %s poll tasks/s | %s wait tasks/s | %s "
+               "burst/s |",
+               srv[i].name, srv[i].name, srv[i].name, srv[i].name, srv[i].name, srv[i].name);
+    printf("\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     enum { NC = 17, PER = 6 };
 #define RATE_COL(c) ((c) >= 5 && ((c) - 5) % PER >= 3)
@@ -590,22 +642,42 @@ int main(int argc, char **argv)
     printf("| median |");
     for (int c = 0; c < NC; c++)
         printf(c == 2 ? " %.4f |" : RATE_COL(c) ? " %.0f |" : " %.2f |", median(col[c], g_rounds));
-    printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
-           "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
+    printf("\n\n");
+    for (int i = 0; i < 2; i++)
+        printf("srv (%s server) = %s\n", srv[i].name,
+               srv[i].srv_us ? "gw_recv (invoke request parsed) to event_raised, the trace's "
+                               "microsecond stamps (MESATEE_TRACE_TASKS=1: its log lines cost "
+                               "the server time in every column)"
+                             : "invoke request arrival (access log) to the scheduler's finished "
+                               "line, millisecond stamps (+-1 ms; run.sh TRACE=1 for "
+                               "microseconds)");
+    printf("cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
            "mesatee_task_wait (long polls ?wait=); poll tasks/s = %d clients each "
            "invoking its next task when it saw the previous finished (GET every 1 ms, each an "
            "audited request); wait tasks/s = the same clients waiting with mesatee_task_wait "
            "(long poll); burst/s = each client invokes all its tasks, then collects them (GET "
            "every 10 ms).\n",
            g_clients);
-    printf("All server-side latency samples (ms), zygote: ");
-    for (int r = 0; r < g_rounds; r++)
-        for (int i = 0; i < g_lat; i++)
-            printf("%.0f ", srv[0].srv[r][i]);
-    printf("\nAll server-side latency samples (ms), spawn: ");
-    for (int r = 0; r < g_rounds; r++)
-        for (int i = 0; i < g_lat; i++)
-            printf("%.0f ", srv[1].srv[r][i]);
-    printf("\n");
+    printf("\nEvery latency sample (ms), in the order run, rounds separated by \"/\":\n");
+    for (int i = 0; i < 2; i++) {
+        const struct {
+            const char *what;
+            double (*v)[MAX_LAT];
+            int n;
+            int prec;
+        } kinds[] = {{"srv", srv[i].srv, g_lat, srv[i].srv_us ? 3 : 0},
+                     {"cli", srv[i].cli, g_lat, 2},
+                     {"wait", srv[i].wait, g_wait, 2}};
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            printf("%s %s: ", srv[i].name, kinds[k].what);
+            for (int r = 0; r < g_rounds; r++) {
+                if (r)
+                    printf("/ ");
+                for (int j = 0; j < kinds[k].n; j++)
+                    printf("%.*f ", kinds[k].prec, kinds[k].v[r][j]);
+            }
+            printf("\n");
+        }
+    }
     return 0;
 }

@@ -14,7 +14,8 @@
 # sqlite3_prepare_v2/_v3 and sqlite3_step; they slow the run down, so the
 # rate it prints is not a throughput figure: run.sh's are; PROBES=0 leaves
 # them out), each per task, and the client's (bench_faas: task-clock and
-# syscalls); then the scheduler's /metrics counters.
+# syscalls); then the scheduler's /metrics counters. bench_faas runs at the
+# server's nice level (the caller's, normally 0), not below it.
 # RECORD=FILE: `perf record -g` of the daemon instead of the counts
 # (RECORD_EV=EVENT: of that event, e.g. a uprobe with the SQL text;
 # RECORD_OPTS: more perf record options for either, e.g. --call-graph dwarf).
@@ -59,7 +60,7 @@ as admin user add bench --password-file "$MT_WORK/bench.pw" >/dev/null
 mt_login bench
 FN=$(as bench function register --name echo --builtin echo --arg "message=x:overridable")
 mkfifo "$MT_WORK/go"
-nice -n 19 "$BENCH" -C "$MESATEE_SERVER,$MT_WORK/policy.json,$FN" -M "$MODE" -G "$MT_WORK/go" \
+"$BENCH" -C "$MESATEE_SERVER,$MT_WORK/policy.json,$FN" -M "$MODE" -G "$MT_WORK/go" \
   -u bench -w "$MT_WORK/bench.pw" -c "$NC" -m "$NT" > "$MT_WORK/bench.out" &
 BP=$!
 for _ in $(seq 1200); do grep -q READY "$MT_WORK/bench.out" && break; sleep 0.1; done

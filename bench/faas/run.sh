@@ -4,13 +4,20 @@
 # with --worker-start zygote and one with --worker-start spawn, each with an
 # access log, a policy pinning its measurement and platform key (the client
 # verifies the evidence in its TLS handshake, as `mesatee --policy` does), a
-# user `bench` and an echo function; then runs bench_faas at low priority,
-# which measures both servers and the anchors interleaved in every round
-# (see bench_faas.c). Figures vary with the machine's load: quote them with
+# user `bench` and an echo function; then runs bench_faas, which measures
+# both servers and the anchors interleaved in every round (see bench_faas.c).
+# Priority: bench_faas (the clients and the in-process anchors: fork+exec
+# floor, posix_spawn, wasm instantiate) runs at the same nice level as the
+# servers (the caller's, normally 0): no side gets a lower priority. Figures vary with the machine's load: quote them with
 # the load average the script prints.
 # Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
 # mesatee-worker) makes server B that older binary with --worker-start
-# zygote instead of this build with spawn (bench_faas still labels it "spawn").
+# zygote instead of this build with spawn; bench_faas labels it "old-zygote".
+# TRACE=1 starts both servers with MESATEE_TRACE_TASKS=1: bench_faas's srv
+# column then uses the trace's microsecond stamps (gw_recv -> event_raised)
+# instead of the logs' millisecond stamps; the trace's log lines cost the
+# servers time in every column (both servers alike), so quote TRACE=1 runs as
+# such. Default: off.
 # BENCH_QUICK=1 (the default) with no bench_faas options: -r 3 -n 10 -m 10
 # (3 rounds, 10 latency tasks, 10 tasks per client); BENCH_QUICK=0: its defaults.
 set -euo pipefail
@@ -32,6 +39,7 @@ trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; MT_WO
 # setup MODE: a server with --worker-start MODE in $ROOT/MODE; prints its -A/-B spec
 setup() {
   MT_WORK=$ROOT/$1; MT_DATA=$MT_WORK/server; mkdir -p "$MT_WORK"
+  if [ "${TRACE:-0}" = 1 ]; then export MESATEE_TRACE_TASKS=1; else unset MESATEE_TRACE_TASKS; fi
   if [ "$1" = old ]; then
     MESATEE_BIN=$OLD_BIN/mesatee MESATEE_WORKER=$OLD_BIN/mesatee-worker \
       mt_start_server --level soft --worker-start zygote --access-log "$MT_WORK/access.log" >&2
@@ -60,8 +68,9 @@ EOP
 }
 setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
-bench_header "faas ($*)"
-nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
+bench_header "faas ($*${TRACE:+, TRACE=$TRACE})"
+BNAME=spawn; [ -n "${OLD_BIN:-}" ] && BNAME=old-zygote
+"$BIN" -A "$A" -N "$BNAME" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
 # group commit under load: scheduler commits vs task state changes committed
 for m in zygote old spawn; do
   d=$ROOT/$m; [ -d "$d" ] || continue

@@ -4,7 +4,8 @@
 # with MESATEE_TRACE_TASKS=1 (src/common/mt_trace.h): each task is invoked
 # and waited for alone (CLI), then bench/faas/trace_breakdown.py prints the
 # median time of every stage of the server-side path, invoke request ->
-# task event. Quote it with the load average it prints. KIND=wasm: the task
+# task event, and every task's total. Quote it with the load average it
+# prints. KIND=wasm: the task
 # is a wasm function whose _start returns at once (one memory page; the
 # module bench_faas instantiates in process) instead of the echo built-in.
 set -euo pipefail

@@ -5,7 +5,7 @@ Usage: trace_breakdown.py SERVER_LOG [--check TASK_ID]
 Reads the daemon's "trace task ID STAGE MONO_US" lines; for every task that
 has both ends (gw_recv .. event_raised) prints, per stage, the median and the
 range over tasks of the time since the previous stage present, in the path's
-order. --check ID: exits 1 unless task ID has every stage of a zygote-forked
+order, then every task's total (gw_recv -> event_raised), in invoke order. --check ID: exits 1 unless task ID has every stage of a zygote-forked
 built-in task, in this order (used by tests/integration/it_task_trace.sh; no
 timing is judged)."""
 import re
@@ -112,6 +112,9 @@ def main():
             print(f"| {stage} | {what} | {statistics.median(d):.0f} | {min(d)}-{max(d)} |")
     tot = [t["event_raised"] - t["gw_recv"] for t in full.values()]
     print(f"| total | gw_recv -> event_raised | {statistics.median(tot):.0f} | {min(tot)}-{max(tot)} |")
+    order = sorted(full.values(), key=lambda t: t["gw_recv"])
+    print("every task's total (gw_recv -> event_raised, us), in invoke order: " +
+          " ".join(str(t["event_raised"] - t["gw_recv"]) for t in order))
     return 0
 
 

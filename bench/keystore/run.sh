@@ -4,7 +4,9 @@
 # pinning its measurement and platform key (the client verifies the evidence
 # in every TLS handshake, as `mesatee --policy` does), adds a user `bench`,
 # initialises a SoftHSM2 token in its own SOFTHSM2_CONF / token dir, and runs
-# bench_keystore at low priority with all columns. Our PKCS#11 module's column
+# bench_keystore with all columns, at the same nice level as the server (the
+# caller's, normally 0): the in-process anchors (SoftHSM2, OpenSSL) and our
+# server and module get the same priority. Our PKCS#11 module's column
 # runs when BUILD_DIR holds libmesatee-pkcs11.so (configured for the same
 # server and policy, user bench). Figures vary with the machine's load: quote
 # them with the load average the script prints.
@@ -52,5 +54,5 @@ if [ -n "$OURS" ]; then
   ARGS+=(-M "$OURS" -q "$(cat "$MT_WORK/bench.pw")")
 fi
 bench_header "keystore ($*)"
-nice -n 19 "$BIN" "${ARGS[@]}" "$@"
+"$BIN" "${ARGS[@]}" "$@"
 bench_footer keystore

@@ -12,8 +12,14 @@
  * run interleaved A B B A A B ... (the first of a pair meets the memory the
  * machine had idle; the second reuses what the first just freed), every run
  * printed: wall ms of
- * mt_executor_run (the whole worker, start to exit), the worker's own wall
- * and CPU ms and its peak RSS as the executor reports them.
+ * mt_executor_run (the whole worker, start to exit, and the executor's
+ * fsync + hash of the outputs), the worker's own wall and CPU ms and its peak
+ * RSS as the executor reports them, and the CPU ms this process spent in
+ * mt_executor_run (the executor: supervising, output fsync + hash on its
+ * helper threads; getrusage RUSAGE_SELF), which the worker's CPU ms leaves
+ * out. Threads: the psi builtin works on two threads when its inputs total
+ * at least 4 MiB (builtin_psi.c PSI_PAR_MIN; 1 below), the anchors on one;
+ * the table prints each row's count (ours: by that rule, not measured).
  *
  * -p MS pauses before every run: memory freed by the last run may then have
  * gone back to the host (free page reporting on a VM), and the run meets
@@ -25,7 +31,8 @@
  *  -n  the naive join (psi_anchors.c): read the k files, join, exit;
  *  -e  two-party ECDH-PSI on ristretto255 over all n ids, MEASURED (2 parties
  *      and n <= 2^16 only; larger sizes are estimates, made by run.sh).
- * Wall ms and CPU ms (user + sys of the child, getrusage) of every run.
+ * Wall ms and CPU ms (user + sys of the whole child process, wait4) of every
+ * run.
  *
  * Usage: bench_psi_task [-k PARTIES] [-l LOG2N] [-r RUNS] [-s zygote|spawn]
  *        [-p MS] [-n] [-e] -a WORKER [-b WORKER] */
@@ -142,6 +149,21 @@ static size_t run_anchor(int ecdh, char (*plain)[600], int k, size_t n, double *
     return m;
 }
 
+/* CPU ms (user + sys) of this process, all its threads, reaped children not
+ * included. */
+static double self_cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* The psi builtin's threshold for its second thread (builtin_psi.c
+ * PSI_PAR_MIN: inputs of at least this many bytes in all). */
+#define BENCH_PSI_PAR_MIN ((size_t)4 << 20)
+
 int main(int argc, char **argv)
 {
     int log2n = 20, runs = 5, pause_ms = 0, opt, k = 2, naive = 0, ecdh = 0;
@@ -237,8 +259,17 @@ int main(int argc, char **argv)
            "task (%s worker: read, decrypt, PSI, encrypt, write); anchors in a fresh process "
            "on plaintext; %d round(s), interleaved, %d ms pause before each run\n",
            k, log2n, mode == MT_WORKER_START_ZYGOTE ? "zygote" : "spawn", runs, pause_ms);
-    printf("| run | what | wall ms | cpu ms | peak RSS MiB | intersection |\n"
-           "|---|---|---|---|---|---|\n");
+    int ours_threads = (size_t)k * n * 17 >= BENCH_PSI_PAR_MIN ? 2 : 1;
+    printf("threads: ours %d (the psi builtin: 2 when its inputs total >= 4 MiB, builtin_psi.c "
+           "PSI_PAR_MIN, else 1; by that rule, not measured), naive join 1, ECDH-PSI 1\n"
+           "cpu ms: ours = the worker process alone (user + sys, as the executor reports it; "
+           "worker wall in brackets); executor cpu ms = this process during mt_executor_run "
+           "(supervising, output fsync + hash on its helper threads), counted in wall ms, not in "
+           "cpu ms; anchors = the whole anchor process (user + sys)\n",
+           ours_threads);
+    printf("| run | what | wall ms | cpu ms | peak RSS MiB | intersection | threads | executor "
+           "cpu ms |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     static const char *const names[] = {"ours (A)", "ours (B)", "naive join (anchor)",
                                         "ECDH-PSI (anchor, measured)"};
     /* start each zygote before the clock: a task never pays for it */
@@ -257,8 +288,8 @@ int main(int argc, char **argv)
             if (w >= 2) {
                 double wall, cpu;
                 size_t m = run_anchor(w == 3, plain_path, k, n, &wall, &cpu);
-                printf("| %d | %s | %.1f | %.1f | | %zu%s |\n", r + 1, names[w], wall, cpu, m,
-                       m == n / 2 ? "" : " WRONG");
+                printf("| %d | %s | %.1f | %.1f | | %zu%s | 1 | |\n", r + 1, names[w], wall, cpu,
+                       m, m == n / 2 ? "" : " WRONG");
                 fflush(stdout);
                 if (m != n / 2)
                     die("anchor", "wrong intersection size");
@@ -267,15 +298,17 @@ int main(int argc, char **argv)
             j.worker_path = workers[w];
             mt_job_result res;
             mt_err err = {0};
+            double c0 = self_cpu_ms();
             double t0 = now_ms();
             if (mt_executor_run(&j, NULL, NULL, &res, &err) != MT_OK)
                 die("run", err.msg);
             double t = now_ms() - t0;
+            double xcpu = self_cpu_ms() - c0;
             if (!res.ok)
                 die("psi task failed", res.failure_reason ? res.failure_reason : "?");
-            printf("| %d | %s | %.1f | %llu (worker wall %llu) | %.1f | |\n", r + 1, names[w], t,
-                   (unsigned long long)res.cpu_ms, (unsigned long long)res.wall_ms,
-                   (double)res.peak_rss_kb / 1024.0);
+            printf("| %d | %s | %.1f | %llu (worker wall %llu) | %.1f | | %d | %.1f |\n", r + 1,
+                   names[w], t, (unsigned long long)res.cpu_ms, (unsigned long long)res.wall_ms,
+                   (double)res.peak_rss_kb / 1024.0, ours_threads, xcpu);
             fflush(stdout);
             mt_job_result_clear(&res);
             for (int i = 0; i < k; i++)

@@ -18,20 +18,33 @@
 #     process CPU over its compute part): on a loaded machine they move much
 #     less than wall times.
 # PARTS=overhead|data|all (default all) picks the parts.
+# bench/common.sh: the header (date, commit, load) and the footer (load at
+# the end); the plain python3 anchor runs with the worker's environment
+# (`env -i OMP_WAIT_POLICY=PASSIVE`: the executor starts workers with that
+# variable and nothing else), at the same nice level as the servers.
 # Every measurement is interleaved (A, B, A, B, ...) and printed; medians at
-# the end. Sizes default small (this is a shared 2-core machine): ROUNDS=5
-# GROUPBY_ROWS=1000000 LSTSQ_ROWS=200000; the issue's sizes are
-# GROUPBY_ROWS=10000000 LSTSQ_ROWS=1000000. Figures depend on the load: quote
-# them with the load average printed.
+# the end. BENCH_QUICK=1 (the default; a shared 2-core machine): ROUNDS=5
+# GROUPBY_ROWS=1000000 LSTSQ_ROWS=200000; BENCH_QUICK=0: the issue's sizes,
+# GROUPBY_ROWS=10000000 LSTSQ_ROWS=1000000. ROUNDS, GROUPBY_ROWS and
+# LSTSQ_ROWS override either. Figures depend on the load: quote them with
+# the load averages printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/common.sh
 BUILD=${1:-build}
+QUICK=${BENCH_QUICK:-1}; export BENCH_QUICK=$QUICK
 ROUNDS=${ROUNDS:-5}
-GROUPBY_ROWS=${GROUPBY_ROWS:-1000000}
-LSTSQ_ROWS=${LSTSQ_ROWS:-200000}
+if [ "$QUICK" != 0 ]; then
+  GROUPBY_ROWS=${GROUPBY_ROWS:-1000000}; LSTSQ_ROWS=${LSTSQ_ROWS:-200000}
+else
+  GROUPBY_ROWS=${GROUPBY_ROWS:-10000000}; LSTSQ_ROWS=${LSTSQ_ROWS:-1000000}
+fi
 PARTS=${PARTS:-all}
 case $PARTS in overhead|data|all) ;; *) echo "PARTS must be overhead, data or all" >&2; exit 2;; esac
 PY=/usr/bin/python3
+# the plain-python anchor: the worker's environment (src/executor: only
+# OMP_WAIT_POLICY=PASSIVE)
+PLAIN=(env -i OMP_WAIT_POLICY=PASSIVE "$PY")
 export MESATEE_BIN=${MESATEE_BIN:-$PWD/$BUILD/src/cli/mesatee}
 HERE=$PWD/bench/python
 source tests/integration/lib.sh
@@ -74,7 +87,8 @@ upload() { # upload MODE FILE: prints the registered file id
 }
 
 setup zygote; [ "$PARTS" = data ] || setup spawn
-echo "run.sh: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $MESATEE_BIN"
+bench_header "python (PARTS=$PARTS ROUNDS=$ROUNDS GROUPBY_ROWS=$GROUPBY_ROWS LSTSQ_ROWS=$LSTSQ_ROWS)"
+echo "mesatee: $MESATEE_BIN; plain anchor: ${PLAIN[*]}"
 : > "$ROOT/overhead"; : > "$ROOT/data"
 if [ "$PARTS" != data ]; then
 use zygote; FZ=$(as bench function register --name trivial --python "$HERE/trivial.py")
@@ -109,10 +123,10 @@ FL=$(as bench function register --name lstsq --python "$HERE/lstsq.py" --input-s
 IG=$(upload zygote "$ROOT/groupby.csv"); IL=$(upload zygote "$ROOT/lstsq.bin")
 for r in $(seq "$ROUNDS"); do
   read -r gc gw gu gres <<<"$(task zygote "$FG" "$IG")"
-  t0=$(now); pg=$($PY "$HERE/groupby.py" "$ROOT/groupby.csv" 2>"$ROOT/cg"); t1=$(now)
+  t0=$(now); pg=$("${PLAIN[@]}" "$HERE/groupby.py" "$ROOT/groupby.csv" 2>"$ROOT/cg"); t1=$(now)
   [ "$pg" = "$gres" ] || { echo "results differ: task '$gres' plain '$pg'" >&2; exit 1; }
   read -r lc lw lu lres <<<"$(task zygote "$FL" "$IL")"
-  t2=$(now); pl=$($PY "$HERE/lstsq.py" "$ROOT/lstsq.bin" 2>"$ROOT/cl"); t3=$(now)
+  t2=$(now); pl=$("${PLAIN[@]}" "$HERE/lstsq.py" "$ROOT/lstsq.bin" 2>"$ROOT/cl"); t3=$(now)
   [ "$pl" = "$lres" ] || { echo "results differ: task '$lres' plain '$pl'" >&2; exit 1; }
   read -r gcm gcu < <(awk '/^compute_ms/ {print $2, $4}' "$ROOT/cg")
   read -r lcm lcu < <(awk '/^compute_ms/ {print $2, $4}' "$ROOT/cl")
@@ -136,4 +150,4 @@ for name, c, p, w, pc, u, pu in (("groupby", 0, 1, 4, 5, 8, 9), ("lstsq  ", 2, 3
     print("median %s: task client %d ms vs plain python3 whole %d ms: %.2fx | task worker %d ms vs plain compute-only %d ms: %.2fx | CPU: task worker %d ms vs plain compute-only %d ms: %.2fx"
           % (name, m(c), m(p), m(c) / m(p), m(w), m(pc), m(w) / m(pc), m(u), m(pu), m(u) / m(pu)))
 PYSUM
-echo "run.sh: load average after $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_footer python

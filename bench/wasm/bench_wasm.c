@@ -1,11 +1,15 @@
 /* bench_wasm: CPU-bound kernels (kernels.c) run natively, on mt_wasm and on
- * wabt's wasm-interp in one run, from the same C source; prints the time of
- * each, the slowdown of mt_wasm vs native and its speedup vs wabt, checks
- * that every run returns the same checksum, then times decode + validate +
+ * wabt's wasm-interp in one run, from the same C source; prints the CPU time
+ * of every round (each round runs native, novec, mt_wasm and wabt in turn:
+ * interleaved), the slowdown of mt_wasm vs native and its speedup vs wabt
+ * per round, a summary row "best" (the lowest of each column), checks that
+ * every run returns the same checksum, then times decode + validate +
  * translate + instantiate of a synthetic 1 MiB module.
  *
- * Usage: bench_wasm DIR [--no-wabt] [--quick]
+ * Usage: bench_wasm DIR [--no-wabt | --wabt-once] [--quick]
  *   DIR holds <kernel>.wasm (built by this directory's CMakeLists.txt).
+ *   --wabt-once runs wabt in round 1 only (it takes minutes per round);
+ *   --no-wabt leaves it out.
  *   --quick runs each kernel once natively and on mt_wasm, no wabt (a smoke
  *   test: checksums must agree). */
 #include <errno.h>
@@ -62,46 +66,60 @@ static mt_status no_imports(void *env, const char *module, size_t mlen, const ch
     return mt_err_set(err, MT_ENOTFOUND, "no import %.*s.%.*s", (int)mlen, module, (int)nlen, name);
 }
 
-/* Runs run() of a kernel module on mt_wasm (best of reps); returns CPU
- * seconds or -1. */
-static double run_ours(const char *path, int reps, uint32_t *sum)
+/* A kernel module loaded and instantiated on mt_wasm once; each round calls
+ * its run() export once (ours_call). */
+typedef struct ours {
+    uint8_t *bytes;
+    mt_wasm_module *m;
+    mt_wasm_store *s;
+    mt_wasm_extern run;
+} ours;
+
+static void ours_close(ours *o)
 {
-    uint8_t *bytes = NULL;
+    mt_wasm_store_free(o->s);
+    mt_wasm_module_free(o->m);
+    free(o->bytes);
+    memset(o, 0, sizeof *o);
+}
+
+/* Loads and instantiates the kernel module at path; 0 or -1 (message on stderr). */
+static int ours_open(const char *path, ours *o)
+{
     size_t len = 0;
     mt_err err;
-    if (mt_file_read(path, 64u << 20, &bytes, &len, &err) != MT_OK) {
+    mt_wasm_instance *inst;
+    memset(o, 0, sizeof *o);
+    if (mt_file_read(path, 64u << 20, &o->bytes, &len, &err) != MT_OK) {
         fprintf(stderr, "%s: %s\n", path, err.msg);
         return -1;
     }
-    mt_wasm_module *m = NULL;
-    mt_wasm_store *s = NULL;
-    mt_wasm_instance *inst;
-    mt_wasm_extern run;
+    if (mt_wasm_module_new(o->bytes, len, NULL, &o->m, &err) != MT_OK ||
+        !(o->s = mt_wasm_store_new(NULL)) ||
+        mt_wasm_instantiate(o->s, o->m, no_imports, NULL, &inst, &err) != MT_OK ||
+        mt_wasm_instance_export(inst, "run", 3, &o->run, &err) != MT_OK) {
+        fprintf(stderr, "%s: %s\n", path, o->s || !o->m ? err.msg : "out of memory");
+        ours_close(o);
+        return -1;
+    }
+    return 0;
+}
+
+/* One call of run(); returns its CPU seconds or -1. */
+static double ours_call(ours *o, const char *path, uint32_t *sum)
+{
+    mt_err err;
     mt_wasm_val res;
-    double t = -1;
-    if (mt_wasm_module_new(bytes, len, NULL, &m, &err) != MT_OK || !(s = mt_wasm_store_new(NULL)) ||
-        mt_wasm_instantiate(s, m, no_imports, NULL, &inst, &err) != MT_OK ||
-        mt_wasm_instance_export(inst, "run", 3, &run, &err) != MT_OK) {
+    if (!o->s)
+        return -1;
+    double t0 = cpu_s();
+    if (mt_wasm_func_call(o->s, o->run.of.func, NULL, 0, &res, 1, &err) != MT_OK) {
         fprintf(stderr, "%s: %s\n", path, err.msg);
-        goto out;
+        return -1;
     }
-    for (int r = 0; r < reps; r++) {
-        double t0 = cpu_s();
-        if (mt_wasm_func_call(s, run.of.func, NULL, 0, &res, 1, &err) != MT_OK) {
-            fprintf(stderr, "%s: %s\n", path, err.msg);
-            t = -1;
-            goto out;
-        }
-        double d = cpu_s() - t0;
-        if (t < 0 || d < t)
-            t = d;
-        *sum = res.of.i32;
-    }
-out:
-    mt_wasm_store_free(s);
-    mt_wasm_module_free(m);
-    free(bytes);
-    return t;
+    double d = cpu_s() - t0;
+    *sum = res.of.i32;
+    return d;
 }
 
 /* Runs `wasm-interp path --run-all-exports`; returns its CPU seconds (user +
@@ -304,60 +322,118 @@ static double geomean(const double *v, size_t n)
     return k ? __builtin_exp(s / (double)k) : 0;
 }
 
+/* "%10.4f" of t, or "-" when t < 0 (not run or failed) */
+static const char *fmt_s(char *b, size_t n, double t, int prec)
+{
+    if (t < 0)
+        snprintf(b, n, "-");
+    else
+        snprintf(b, n, "%.*f", prec, t);
+    return b;
+}
+
+/* "%.1fx" of a / b, or "-" when either is not a time */
+static const char *fmt_x(char *b, size_t n, double a, double c)
+{
+    if (a > 0 && c > 0)
+        snprintf(b, n, "%.1fx", a / c);
+    else
+        snprintf(b, n, "-");
+    return b;
+}
+
+static void print_row(const char *name, const char *round, double tn, double tnv, double to,
+                      double tw, uint32_t sum, const char *note)
+{
+    char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+    printf("%-8s %-5s %10s %10s %10s %10s %9s %9s %9s  %08x%s\n", name, round,
+           fmt_s(a, sizeof a, tn, 4), fmt_s(b, sizeof b, tnv, 4), fmt_s(c, sizeof c, to, 4),
+           fmt_s(d, sizeof d, tw, 3), fmt_x(e, sizeof e, to, tn), fmt_x(f, sizeof f, to, tnv),
+           fmt_x(g, sizeof g, tw, to), sum, note);
+}
+
+static double best_of(const double *v, int n)
+{
+    double b = -1;
+    for (int i = 0; i < n; i++)
+        if (v[i] >= 0 && (b < 0 || v[i] < b))
+            b = v[i];
+    return b;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_wasm DIR [--no-wabt] [--quick]\n");
+        fprintf(stderr, "usage: bench_wasm DIR [--no-wabt | --wabt-once] [--quick]\n");
         return 2;
     }
     const char *dir = argv[1];
-    int wabt = 1, quick = 0;
+    int wabt = 1, wabt_once = 0, quick = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--no-wabt"))
             wabt = 0;
+        else if (!strcmp(argv[i], "--wabt-once"))
+            wabt_once = 1;
         else if (!strcmp(argv[i], "--quick"))
             quick = 1, wabt = 0;
     }
+    enum { ROUNDS_MAX = 3 };
+    const int rounds = quick ? 1 : ROUNDS_MAX;
     size_t nk = sizeof kernels / sizeof kernels[0];
     double slow[16], fast[16], slow_nv[16];
     int bad = 0;
-    printf("CPU seconds; native and mt_wasm best of %d, wabt one run\n", quick ? 1 : 3);
+    printf("CPU seconds of every round; each round runs native, novec, mt_wasm%s in turn "
+           "(interleaved), %d round%s per kernel;\n",
+           wabt ? (wabt_once ? ", wabt (round 1 only)" : ", wabt") : "", rounds,
+           rounds == 1 ? "" : "s");
+    printf("row \"best\" (summary): the lowest time of each column over the rounds, ratios of "
+           "those; \"-\": not run\n");
     printf("native: gcc -O2 (as built); novec: the same with -fno-tree-vectorize (second "
-           "anchor)\n");
-    printf("%-8s %10s %10s %10s %10s %9s %9s %9s  %s\n", "kernel", "native s", "novec s",
-           "mt_wasm s", "wabt s", "vs native", "vs novec", "vs wabt", "checksum");
+           "anchor); mt_wasm: one instance per kernel, run() called once per round%s\n",
+           wabt ? "; wabt: wasm-interp --run-all-exports, a fresh process (CPU from wait4)" : "");
+    printf("%-8s %-5s %10s %10s %10s %10s %9s %9s %9s  %s\n", "kernel", "round", "native s",
+           "novec s", "mt_wasm s", "wabt s", "vs native", "vs novec", "vs wabt", "checksum");
     for (size_t i = 0; i < nk; i++) {
         const kernel *k = &kernels[i];
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.wasm", dir, k->name);
-        uint32_t sn = 0, snv = 0, so = 0, sw = 0;
-        double tn = 1e9, tnv = 1e9, to, tw = -1;
-        for (int r = 0; r < (quick ? 1 : 3); r++) { /* best of 3: the floor; interleaved */
+        double tn[ROUNDS_MAX], tnv[ROUNDS_MAX], to[ROUNDS_MAX], tw[ROUNDS_MAX];
+        int ok = 1;
+        uint32_t so = 0;
+        ours o;
+        int loaded = ours_open(path, &o) == 0;
+        for (int r = 0; r < rounds; r++) {
+            uint32_t sn, snv, sw = 0;
             double t0 = cpu_s();
             sn = k->fn(k->size);
-            double t = cpu_s() - t0;
-            if (t < tn)
-                tn = t;
+            tn[r] = cpu_s() - t0;
             t0 = cpu_s();
             snv = k->nv(k->size);
-            t = cpu_s() - t0;
-            if (t < tnv)
-                tnv = t;
+            tnv[r] = cpu_s() - t0;
+            to[r] = loaded ? ours_call(&o, path, &so) : -1;
+            int do_wabt = wabt && (!wabt_once || r == 0);
+            tw[r] = do_wabt ? run_wabt(path, &sw) : -1;
+            int rok = to[r] >= 0 && so == sn && snv == sn && (!do_wabt || (tw[r] >= 0 && sw == so));
+            if (!rok)
+                ok = 0;
+            char rn[8];
+            snprintf(rn, sizeof rn, "%d", r + 1);
+            print_row(k->name, rn, tn[r], tnv[r], to[r], tw[r], so,
+                      rok ? "" : "  MISMATCH or failure");
         }
-        to = run_ours(path, quick ? 1 : 3, &so);
-        if (wabt)
-            tw = run_wabt(path, &sw);
-        slow[i] = tn > 0 && to > 0 ? to / tn : 0;
-        slow_nv[i] = tnv > 0 && to > 0 ? to / tnv : 0;
-        fast[i] = tw > 0 && to > 0 ? tw / to : 0;
-        int ok = to >= 0 && so == sn && snv == sn && (!wabt || (tw >= 0 && sw == so));
+        ours_close(&o);
+        double bn = best_of(tn, rounds), bnv = best_of(tnv, rounds), bo = best_of(to, rounds),
+               bw = best_of(tw, rounds);
+        slow[i] = bn > 0 && bo > 0 ? bo / bn : 0;
+        slow_nv[i] = bnv > 0 && bo > 0 ? bo / bnv : 0;
+        fast[i] = bw > 0 && bo > 0 ? bw / bo : 0;
         if (!ok)
             bad = 1;
-        printf("%-8s %10.4f %10.4f %10.4f %10.3f %8.1fx %8.1fx %8.1fx  %08x%s\n", k->name, tn, tnv,
-               to, tw, slow[i], slow_nv[i], fast[i], so, ok ? "" : "  MISMATCH or failure");
+        if (rounds > 1)
+            print_row(k->name, "best", bn, bnv, bo, bw, so, ok ? "" : "  MISMATCH or failure");
     }
     if (!quick) {
-        printf("\nmix: %.1fx native (target <= 15x); ", slow[0]);
+        printf("\nfrom the best rows: mix: %.1fx native (target <= 15x); ", slow[0]);
         if (wabt)
             printf("%.1fx faster than wabt (target >= 10x)\n", fast[0]);
         else
