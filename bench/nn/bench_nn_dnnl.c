@@ -93,8 +93,8 @@ int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     int maxthr = argc > 2 ? atoi(argv[2]) : 2;
-    if (reps < 1 || maxthr < 1) {
-        fprintf(stderr, "usage: bench_nn_dnnl [REPS] [MAX_THREADS]\n");
+    if (reps < 1 || reps > 1000 || maxthr < 1) {
+        fprintf(stderr, "usage: bench_nn_dnnl [REPS (1..1000)] [MAX_THREADS]\n");
         return 2;
     }
     static const layer L[] = {
@@ -107,12 +107,15 @@ int main(int argc, char **argv)
         {"dw 3x3 144 @56 (MobileNetV2)", 144, 56, 144, 3, 1, 1, 144},
     };
     loadavg("before");
-    printf("batch 1, float32, fused ReLU; median of %d runs after one warm-up; ms per call\n", reps);
-    printf("%-30s %7s %9s", "layer", "MFLOP", "naive");
-    for (int t = 1; t <= maxthr; t++)
-        printf("  blk %dt  nchw %dt", t, t);
-    printf("  GFLOP/s(best)  max|diff|\n");
+    printf("batch 1, float32, fused ReLU; ms per call; per layer REPS rounds, each round the naive\n"
+           "loop then every one of our columns (interleaved), every round printed, then the\n"
+           "medians (ours after one warm-up call per column; the naive loop has none)\n");
     char err[256];
+    enum { MAXCOL = 64 };
+    if (maxthr * 2 > MAXCOL) {
+        fprintf(stderr, "bench_nn_dnnl: at most %d threads\n", MAXCOL / 2);
+        return 2;
+    }
     for (size_t li = 0; li < sizeof L / sizeof L[0]; li++) {
         const layer *l = &L[li];
         mt_nn_conv_desc d;
@@ -127,47 +130,63 @@ int main(int argc, char **argv)
         double flop = 2.0 * (double)ny * (double)(d.c / d.group) * (double)(d.kh * d.kw);
         float *x = rnd(nx, 1 + li), *w = rnd(nw, 100 + li), *b = rnd((size_t)d.m, 200 + li);
         float *yr = malloc(ny * sizeof *yr), *y = malloc(ny * sizeof *y);
-        if (!yr || !y)
+        int ncol = maxthr * 2;
+        mt_nn_dnnl *ctx[MAXCOL];
+        int key[MAXCOL];
+        double *ts = malloc((size_t)reps * (size_t)(ncol + 1) * sizeof *ts); /* [r][0]: naive */
+        if (!yr || !y || !ts)
             return 1;
-        double t0 = now();
-        conv_naive(&d, x, w, b, yr);
-        double naive_ms = (now() - t0) * 1e3;
-        printf("%-30s %7.1f %9.1f", l->name, flop / 1e6, naive_ms);
-        double best = 1e30, maxdiff = 0;
-        for (int t = 1; t <= maxthr; t++) {
-            for (int blocked = 1; blocked >= 0; blocked--) {
-                mt_nn_dnnl *ctx = mt_nn_dnnl_create(t, err, sizeof err);
-                if (!ctx) {
-                    fprintf(stderr, "create: %s\n", err);
-                    return 1;
-                }
-                mt_nn_dnnl_set_blocked(ctx, blocked);
-                double *ts = malloc((size_t)reps * sizeof *ts);
-                if (!ts)
-                    return 1;
-                int key;
-                if (mt_nn_dnnl_conv(ctx, &key, &d, x, w, b, y, err, sizeof err)) {
-                    fprintf(stderr, "%s: %s\n", l->name, err);
-                    return 1;
-                }
-                for (int r = 0; r < reps; r++) {
-                    double s = now();
-                    mt_nn_dnnl_conv(ctx, &key, &d, x, w, b, y, err, sizeof err);
-                    ts[r] = (now() - s) * 1e3;
-                }
-                qsort(ts, (size_t)reps, sizeof *ts, cmp);
-                double med = ts[reps / 2];
-                best = med < best ? med : best;
-                printf("  %8.2f", med);
+        for (int c = 0; c < ncol; c++) { /* column c: threads c / 2 + 1, blocked when even */
+            if (!(ctx[c] = mt_nn_dnnl_create(c / 2 + 1, err, sizeof err))) {
+                fprintf(stderr, "create: %s\n", err);
+                return 1;
+            }
+            mt_nn_dnnl_set_blocked(ctx[c], c % 2 == 0);
+            if (mt_nn_dnnl_conv(ctx[c], &key[c], &d, x, w, b, y, err, sizeof err)) { /* warm-up */
+                fprintf(stderr, "%s: %s\n", l->name, err);
+                return 1;
+            }
+        }
+        printf("\n%-30s %7s %9s", l->name, "MFLOP", "naive");
+        for (int t = 1; t <= maxthr; t++)
+            printf("  blk %dt  nchw %dt", t, t);
+        printf("\n");
+        double maxdiff = 0;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            conv_naive(&d, x, w, b, yr);
+            ts[(size_t)r * (size_t)(ncol + 1)] = (now() - t0) * 1e3;
+            for (int c = 0; c < ncol; c++) {
+                double t1 = now();
+                mt_nn_dnnl_conv(ctx[c], &key[c], &d, x, w, b, y, err, sizeof err);
+                ts[(size_t)r * (size_t)(ncol + 1) + (size_t)c + 1] = (now() - t1) * 1e3;
                 for (size_t i = 0; i < ny; i++) {
                     double df = fabs((double)y[i] - yr[i]);
                     maxdiff = df > maxdiff ? df : maxdiff;
                 }
-                free(ts);
-                mt_nn_dnnl_free(ctx);
             }
+            printf("%-30s %7.1f", "  round", flop / 1e6);
+            for (int c = 0; c <= ncol; c++)
+                printf(c ? "  %8.2f" : " %9.1f", ts[(size_t)r * (size_t)(ncol + 1) + (size_t)c]);
+            printf("\n");
         }
-        printf("  %13.1f  %9.2g\n", flop / best / 1e6, maxdiff);
+        double col[1000], best = 1e30;
+        int n = reps;
+        printf("%-30s %7.1f", "  median", flop / 1e6);
+        for (int c = 0; c <= ncol; c++) {
+            for (int r = 0; r < n; r++)
+                col[r] = ts[(size_t)r * (size_t)(ncol + 1) + (size_t)c];
+            qsort(col, (size_t)n, sizeof col[0], cmp);
+            double med = col[n / 2];
+            if (c && med < best)
+                best = med;
+            printf(c ? "  %8.2f" : " %9.1f", med);
+        }
+        printf("\n%-30s GFLOP/s (best median of ours) %.1f, max|diff| vs naive %.2g\n", "",
+               flop / best / 1e6, maxdiff);
+        for (int c = 0; c < ncol; c++)
+            mt_nn_dnnl_free(ctx[c]);
+        free(ts);
         free(x);
         free(w);
         free(b);
