@@ -27,6 +27,7 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_stderr(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err);
@@ -189,6 +190,56 @@ mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err)
     char buf[128];
     snprintf(buf, sizeof buf, "OMP_WAIT_POLICY=%.32s; %zu variable(s)", v ? v : "(unset)", n);
     *ret = strdup(buf);
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* Writes all of buf to fd 2 (O_NONBLOCK: a full pipe answers EAGAIN, then
+ * it waits 1 ms for the relay to read and writes the rest). */
+static bool stderr_write_all(const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t w = write(2, buf, len);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+#define TEST_STDERR_FLOOD 2000
+
+/* What hostile code may write to its fd 2 (test_executor
+ * test_worker_stderr): a forged daemon log line with terminal escapes, a
+ * bell and a carriage return; a 300-byte line; then a flood of
+ * TEST_STDERR_FLOOD lines "flood NNNN" in one write. Returns "wrote". */
+mt_status mt_builtin_test_stderr(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    (void)ctx;
+    *ret = NULL;
+    static const char forged[] = "2026-12-07T21:51:02.117Z error [1] FATAL audit FORGED "
+                                 "\x1b[2J\x1b[31mred\x07\r\n";
+    char longline[301];
+    memset(longline, 'L', 300);
+    longline[300] = '\n';
+    size_t cap = TEST_STDERR_FLOOD * 11 + 1, n = 0;
+    char *flood = malloc(cap);
+    if (!flood)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (int i = 0; i < TEST_STDERR_FLOOD; i++)
+        n += (size_t)snprintf(flood + n, cap - n, "flood %04d\n", i);
+    bool ok = stderr_write_all(forged, sizeof forged - 1) &&
+              stderr_write_all(longline, sizeof longline) && stderr_write_all(flood, n);
+    int e = errno;
+    free(flood);
+    if (!ok)
+        return mt_err_set(err, MT_EIO, "write to fd 2 failed (errno %d)", e);
+    *ret = strdup("wrote");
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }
 

@@ -25,6 +25,7 @@ mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_stderr(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 /* onnx_infer runs the ONNX engine (mt_nn, oneDNN), which only the worker executables
@@ -81,6 +82,7 @@ static const struct {
     {"__test_linger", mt_builtin_test_linger},
     {"__test_gbdt_predict_differs", mt_builtin_test_gbdt_differs},
     {"__test_gbdt_predict_fails", mt_builtin_test_gbdt_fails},
+    {"__test_stderr", mt_builtin_test_stderr},
 #endif
 };
 

@@ -13,7 +13,8 @@
  * Start: spawn_worker forks the worker from its zygote (zygote.h; the zygote
  * reaps it and reports its exit and rusage on a report socket, and kills it
  * on request) or, with MT_WORKER_START_SPAWN, posix_spawns the executable
- * (reaped here with wait4). The fd layout and the job are the same.
+ * (reaped here with wait4). The fd layout and the job are the same; fd 2 is
+ * the stderr relay's pipe (worker_stderr.h), never the daemon's stderr.
  *
  * Channel: one AF_UNIX socketpair, worker side on fd 3; the parent sends the
  * job and shuts down its write side, then reads the result to EOF (bounded),
@@ -48,6 +49,7 @@
 #include "mt_util.h"
 #include "untrusted_fetch.h"
 #include "worker_spawn.h"
+#include "worker_stderr.h"
 #include "zygote.h"
 
 #define POLL_MS 100
@@ -300,12 +302,20 @@ void mt_worker_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
     posix_spawnattr_setsigmask(at, &none);
     posix_spawnattr_setsigdefault(at, &all);
     posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* fd 2: never the daemon's stderr (worker_stderr.h); first, so that the
+     * relay's descriptor is not yet clobbered by another action */
+    int untrusted_err = mt_worker_stderr_fd();
+    if (untrusted_err >= 0)
+        posix_spawn_file_actions_adddup2(fa, untrusted_err, 2);
+    else
+        posix_spawn_file_actions_addopen(fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(fa, chan, MT_JOB_FIRST_FD);
 }
 
-/* Starts the worker. Child fds: 0,1 /dev/null, 2 inherited, 3 channel, then
+/* Starts the worker. Child fds: 0,1 /dev/null, 2 the stderr relay's pipe
+ * (worker_stderr.h; a zygote's child inherits the zygote's), 3 channel, then
  * the data fds in job order (wfd[]); everything else closed. await: the job
  * has no output file the worker could still write after its result; a
  * zygote child then waits to be killed after it (MT_ZYG_AWAIT_KILL,

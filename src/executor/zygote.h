@@ -2,8 +2,9 @@
  * start"). One zygote process per worker executable and class (below),
  * `WORKER --zygote=native` or `WORKER --zygote=python`,
  * started on first use with the same clean start as a spawned worker (empty
- * environment, stdin/stdout /dev/null, every fd but its control socket
- * closed); it forks one sandboxed child per task (zygote_server.h).
+ * environment, stdin/stdout /dev/null, stderr the worker stderr relay's pipe
+ * (worker_stderr.h), which its children inherit, every fd but its control
+ * socket closed); it forks one sandboxed child per task (zygote_server.h).
  *
  * mt_zygote_fork hands a request and its fds to the zygote and returns the
  * child's pid and the report socket. A zygote found dead (reaped here, or its

@@ -31,6 +31,7 @@
 #include "job_codec.h"
 #include "mt_ff.h"
 #include "mt_util.h"
+#include "worker_stderr.h"
 
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must be defined by the build"
@@ -895,6 +896,72 @@ static void test_python_dup_channel(void **state)
     free(m.path);
 }
 
+static char *read_all_fd(int fd, size_t *len);
+
+/* A Python function that reaches os.write(2, ...) (the import guard is not
+ * a boundary) writes into the worker stderr relay, not the daemon's stderr:
+ * its forged log line arrives marked and escaped (python zygote; the other
+ * cases: test_worker_stderr). */
+static void test_python_stderr(void **state)
+{
+    (void)state;
+    static const char src[] =
+        "import random\n"
+        "def entrypoint(argv):\n"
+        "    random._os.write(2, b'2026-12-07T21:51:02.117Z info [9546] PYFORGED \\x1b]0;t\\x07\\n')\n"
+        "    return 'wrote'\n";
+    mt_job_input m = {0};
+    key_of(m.key, 7);
+    uint8_t *ct, md[32];
+    size_t ct_len;
+    unsigned int ml = 0;
+    assert_int_equal(mt_ff_encrypt(m.key, (const uint8_t *)src, sizeof src - 1, &ct, &ct_len,
+                                   NULL),
+                     MT_OK);
+    m.path = path_of("pyerr");
+    FILE *f = fopen(m.path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
+    fclose(f);
+    free(ct);
+    assert_int_equal(EVP_Digest(src, sizeof src - 1, md, &ml, EVP_sha256(), NULL), 1);
+    mt_hex_encode(md, 32, m.plain_sha256);
+    mt_job j = base_job("entrypoint", false);
+    j.executor_type = "python";
+    j.module = &m;
+    j.limits.mem_bytes = 1ULL << 30;
+    assert_true(mt_worker_stderr_drain(-1));
+    mt_worker_stderr_test_reset();
+    char path[] = "/tmp/mt-test-stderr-XXXXXX";
+    int cap = mkstemp(path);
+    assert_true(cap >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(cap, 2) == 2);
+    mt_job_result r;
+    mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
+    bool drained = mt_worker_stderr_drain(-1);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    size_t len;
+    char *got = read_all_fd(cap, &len);
+    close(cap);
+    assert_int_equal(st, MT_OK);
+    assert_true(r.ok);
+    assert_string_equal(r.return_value, "wrote");
+    mt_job_result_clear(&r);
+    assert_true(drained);
+    assert_non_null(strstr(got, MT_WORKER_STDERR_PREFIX "2026-12-07T21:51:02.117Z info [9546] "
+                                                        "PYFORGED \\x1b]0;t\\x07\n"));
+    assert_null(strchr(got, '\x1b'));
+    free(got);
+    unlink(m.path);
+    free(m.path);
+}
+
 /* The job codec carries the integrity fields (issue 8 item 9) and rejects
  * malformed ones. */
 static void test_job_codec_integrity_fields(void **state)
@@ -1084,6 +1151,120 @@ static void test_worker_arena(void **state)
 {
     (void)state;
     run_both_modes("__test_arena", 1ULL << 30, check_arena);
+}
+
+/* Reads all of fd from offset 0 into a NUL-terminated string. */
+static char *read_all_fd(int fd, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    assert_non_null(b);
+    ssize_t r;
+    while ((r = pread(fd, b + n, cap - n, (off_t)n)) > 0) {
+        n += (size_t)r;
+        if (n == cap) {
+            cap *= 2;
+            b = realloc(b, cap + 1);
+            assert_non_null(b);
+        }
+    }
+    b[n] = '\0';
+    *len = n;
+    return b;
+}
+
+static size_t count_str(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A worker's fd 2 is never the daemon's stderr (worker_stderr.h): what
+ * hostile code writes there (__test_stderr: a forged daemon log line with
+ * terminal escapes, a bell and a carriage return; a 300-byte line; a flood
+ * of 2000 lines in one write) reaches the daemon's stderr (this process's
+ * fd 2, captured in a file around the run) only as marked lines, every
+ * control byte escaped, long lines cut, the flood capped by the relay's
+ * bucket, with one line saying that lines were dropped; the task itself
+ * succeeds. Both start modes (a zygote's child inherits the zygote's fd 2). */
+static void test_worker_stderr(void **state)
+{
+    (void)state;
+    const char *P = MT_WORKER_STDERR_PREFIX;
+    char want[256], longl[512], run_over[MT_WORKER_STDERR_LINE_MAX + 2];
+    memset(run_over, 'L', MT_WORKER_STDERR_LINE_MAX + 1); /* one L more than a piece */
+    run_over[MT_WORKER_STDERR_LINE_MAX + 1] = '\0';
+    snprintf(want, sizeof want, "%s2026-12-07T21:51:02.117Z error [1] FATAL audit FORGED "
+                                "\\x1b[2J\\x1b[31mred\\x07\\x0d\n", P);
+    mt_worker_start prev = mt_executor_worker_start();
+    const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
+    for (int m = 0; m < 2; m++) {
+        mt_executor_set_worker_start(modes[m]);
+        assert_true(mt_worker_stderr_drain(-1)); /* earlier tests' worker output */
+        mt_worker_stderr_test_reset();
+        char path[] = "/tmp/mt-test-stderr-XXXXXX";
+        int cap = mkstemp(path);
+        assert_true(cap >= 0);
+        unlink(path);
+        fflush(stderr);
+        int saved = dup(2);
+        assert_true(saved >= 0);
+        assert_true(dup2(cap, 2) == 2);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        mt_job j = base_job("__test_stderr", true);
+        mt_job_result r;
+        mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
+        bool drained = mt_worker_stderr_drain(-1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        fflush(stderr);
+        assert_true(dup2(saved, 2) == 2); /* assertions print to the real stderr again */
+        close(saved);
+        size_t len;
+        char *got = read_all_fd(cap, &len);
+        close(cap);
+        assert_int_equal(st, MT_OK);
+        assert_true(r.ok);
+        assert_string_equal(r.return_value, "wrote");
+        mt_job_result_clear(&r);
+        assert_true(drained);
+        /* the forged line: marked and escaped, never raw */
+        assert_non_null(strstr(got, want));
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)got[i];
+            assert_true(c == '\n' || (c >= 0x20 && c < 0x7f));
+        }
+        for (char *line = got, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            assert_non_null(nl);
+            *nl = '\0';
+            if (strstr(line, "FORGED") || strstr(line, "flood ") || strstr(line, "LLLL"))
+                assert_non_null(strstr(line, P));
+            assert_null(strstr(line, run_over)); /* no piece over the cut */
+            *nl = '\n';
+        }
+        /* the 300-byte line: cut into 200 and 100 bytes */
+        snprintf(longl, sizeof longl, "%s%.*s\n", P, MT_WORKER_STDERR_LINE_MAX, run_over);
+        assert_int_equal(count_str(got, longl), 1);
+        snprintf(longl, sizeof longl, "%s%.*s\n", P, 300 - MT_WORKER_STDERR_LINE_MAX, run_over);
+        assert_int_equal(count_str(got, longl), 1);
+        /* the flood: its first lines, then the bucket ran out; at most the
+         * burst plus what refilled while this ran */
+        char first[64];
+        snprintf(first, sizeof first, "%sflood 0000\n", P);
+        assert_non_null(strstr(got, first));
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        size_t flood = count_str(got, "flood ");
+        assert_true(flood < 2000);
+        assert_true((double)flood <= MT_WORKER_STDERR_BURST + MT_WORKER_STDERR_RATE * (secs + 1));
+        char marker[128];
+        snprintf(marker, sizeof marker, "%s... rate limit reached", P);
+        assert_int_equal(count_str(got, marker), 1);
+        free(got);
+    }
+    mt_executor_set_worker_start(prev);
 }
 
 /* Key metering (key_signs): what the worker reports is taken for a job that
@@ -1534,11 +1715,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_python_dup_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_stderr, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),
         cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_arena, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_stderr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_wall_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_at_eof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
