@@ -59,7 +59,7 @@
  * handshake, client CPU ms per handshake, verify CPU ms per handshake, and the
  * ratios of the medians of wall time and client CPU per handshake to the
  * row's anchor (its own none runs unless the line names another), then every
- * run's wall ratio and every run in order. */
+ * run's wall ratio and every run in order (wall and client CPU). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -369,11 +369,13 @@ static void print_line(const char *name, const result *m, const result *base)
  * arm 0 is the row's plain TLS). Prints one line per entry of lines (the
  * medians of the arm, ratios to the medians of its anchor, named after the
  * anchor unless it is arm 0), every run's wall ratio to its anchor in the
- * same repeat, and every run in order. false on any failure (printed). */
+ * same repeat, and every run's wall and client CPU in order. false on any
+ * failure (printed). */
 static bool row_arms(const char *name, const arm *arms, int narms, const cmp_line *lines,
                      int nlines, unsigned n, unsigned repeats)
 {
     double a[MAX_ARMS][4][MAX_REPEATS], wall_run[MAX_ARMS][MAX_REPEATS];
+    double cpu_run[MAX_ARMS][MAX_REPEATS];
     if (narms < 1 || narms > MAX_ARMS)
         return false;
     for (unsigned i = 0; i < repeats; i++) {
@@ -396,6 +398,7 @@ static bool row_arms(const char *name, const arm *arms, int narms, const cmp_lin
             a[k][2][i] = r.client_cpu_ms;
             a[k][3][i] = r.verify_cpu_ms;
             wall_run[k][i] = r.wall_ms; /* median() below sorts a[][] in place */
+            cpu_run[k][i] = r.client_cpu_ms;
         }
     }
     result m[MAX_ARMS];
@@ -424,14 +427,18 @@ static bool row_arms(const char *name, const arm *arms, int narms, const cmp_lin
             printf(" %.2f", wall_run[lines[l].arm][i] / wall_run[lines[l].to][i]);
         sep = ";";
     }
-    printf(") |\n|   (%s, every run in order, wall ms per handshake ", name);
-    for (int k = 0; k < narms; k++)
-        printf("%s%s", k ? "/" : "", arms[k].label);
-    printf(":");
-    for (unsigned i = 0; i < repeats; i++)
-        for (int k = 0; k < narms; k++)
-            printf("%s%.3f", k ? "/" : " ", wall_run[k][i]);
     printf(") |\n");
+    for (int c = 0; c < 2; c++) {
+        printf("|   (%s, every run in order, %s ms per handshake ", name,
+               c ? "client CPU" : "wall");
+        for (int k = 0; k < narms; k++)
+            printf("%s%s", k ? "/" : "", arms[k].label);
+        printf(":");
+        for (unsigned i = 0; i < repeats; i++)
+            for (int k = 0; k < narms; k++)
+                printf("%s%.3f", k ? "/" : " ", c ? cpu_run[k][i] : wall_run[k][i]);
+        printf(") |\n");
+    }
     fflush(stdout);
     return true;
 }
