@@ -43,8 +43,9 @@
  *             in a handle loaded once (it remembers the verified chain)
  * The recorded quote rows (sgx-dcap, tdx-dcap, sev-snp) run against our
  * level-none server (P-256, the key mesatee makes at every level:
- * src/tee/mt_tls_id.c, mt_tee_tls_identity) and replace its pinned chain check by the evidence
- * check (they cannot bind to the live key: their key is not ours).
+ * src/tee/mt_tls_id.c for none, mt_tee_tls_identity above) and replace its
+ * pinned chain check by the evidence check (they cannot bind to the live
+ * key: their key is not ours).
  *
  * Verified-peer cache (mt_vcache.h, issue 13): each row with a certificate
  * (soft, tpm2, sgx-ratls) is measured three ways besides its none runs:
