@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "builtin_ml.h"
+#include "job_codec.h"
 #include "mt_builtin.h"
 
 #ifndef MT_WORKER_TEST_BUILTINS
@@ -345,6 +347,20 @@ mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err)
 mt_status mt_builtin_test_linger(mt_bctx *ctx, char **ret, mt_err *err)
 {
     *ret = NULL;
+    const char *partial = mt_bctx_arg(ctx, "partial");
+    if (partial && strcmp(partial, "1") == 0) {
+        /* "partial": a truncated result, the channel ended (shutdown, the
+         * fd still open), and a minute's sleep in the function itself: a
+         * worker alive with its memory at that EOF, its result incomplete */
+        static const char cut[] = "{\"ok\":tr";
+        if (write(MT_JOB_FIRST_FD, cut, sizeof cut - 1) < 0 ||
+            shutdown(MT_JOB_FIRST_FD, SHUT_RDWR) != 0)
+            return mt_err_set(err, MT_EIO, "__test_linger: the channel refused");
+        struct timespec pt = {.tv_sec = 60, .tv_nsec = 0};
+        while (nanosleep(&pt, &pt) != 0 && errno == EINTR)
+            ;
+        return mt_err_set(err, MT_EINTERNAL, "__test_linger: still alive after a minute");
+    }
     for (size_t i = 0; i < ctx->n_outputs; i++) {
         mt_status st = mt_bctx_output_write(ctx, i, (const uint8_t *)"lingered\n", 9, err);
         if (st != MT_OK)

@@ -892,21 +892,36 @@ static void worker_kill_reap(run *x, int *ws, struct rusage *ru)
     x->pid = -1;
 }
 
-/* The wait status to judge after supervise: a worker that supervise killed
- * (SIGKILL) at the EOF of its channel counts as exited normally (0: the
- * result decides, as for MT_ZYG_AWAIT_KILL) when what it sent parses as a
- * result (a JSON object, i.e. complete); with nothing or a truncated result
- * it is a worker killed as before (a SIGKILL of its own: the memory or CPU
- * limit, seen as the same EOF). Any other end (a crash, a nonzero exit)
- * is judged as before. */
-static int eof_status(const run *x, int ws, const char *rbuf, size_t rlen)
+/* True when pid (a child of this process, unreaped) has no memory left:
+ * it is exiting by itself (its mm goes before its files, so before its
+ * channel's EOF), the zygote's test for 'U' (zygote_server.c send_usage).
+ * /proc/PID/statm's first field, the size in pages, is 0 then. Unknown
+ * (/proc unreadable): false. */
+static bool proc_exiting(pid_t pid)
 {
-    if (!x->killed_at_eof || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL || !rbuf || !rlen)
-        return ws;
-    json_t *r = mt_json_parse(rbuf, rlen, MT_JOB_RESULT_MAX, 8, NULL);
-    bool complete = r && json_is_object(r);
-    json_decref(r);
-    return complete ? 0 : ws;
+    char path[40], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return buf[0] == '0' && (buf[1] == ' ' || buf[1] == '\n');
+}
+
+/* The wait status to judge after supervise: a worker that supervise killed
+ * (SIGKILL) at the EOF of its channel, alive with its memory then, counts
+ * as exited normally (0): the result decides (complete: as the worker
+ * reported; nothing or truncated: "no valid result", as for a worker that
+ * exits after closing its channel early). A worker that was already
+ * exiting by itself at that EOF (a crash, the kernel at a limit) was not
+ * killed and is judged by its own status. */
+static int eof_status(const run *x, int ws)
+{
+    return x->killed_at_eof && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL ? 0 : ws;
 }
 
 /* Exchanges messages with the worker and reaps it. Returns the wait status;
@@ -920,7 +935,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     bool sending = true, eof = false, usage_asked = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
     int ws = 0, sleep_ms = 1, pidfd = -1;
-    bool pidfd_tried = false;
+    bool pidfd_tried = false, eof_checked = false;
     /* outputs: the early flushing helper once the worker has run a while */
     int64_t flush_at = x->job->n_outputs && x->own_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
@@ -951,31 +966,36 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
         if (eof && x->zyg) {
             /* channel closed: the zygote reports the exit. A worker closes
              * its only reference to the channel right after its complete
-             * result (worker_main.c); with MT_ZYG_AWAIT_KILL (no output
-             * file it could still write) it then waits to be killed: its
+             * result (worker_main.c), and the daemon asks for its usage
+             * ('U', zygote.h mt_zygote_ask_usage): an answer means it is
+             * still alive with its memory. With MT_ZYG_AWAIT_KILL (no
+             * output file it could still write) it waits to be killed: its
              * usage so far is all the outcome needs, and once released the
-             * zygote kills and reaps it, its teardown off this path
-             * (zygote.h, mt_zygote_ask_usage) */
-            if (x->await_kill && !usage_asked) {
+             * zygote kills and reaps it, its teardown off this path. With
+             * outputs it could still write them until it is gone, so their
+             * sealing waits for its exit, but not for it to end by itself:
+             * it is killed ('K') and its exit awaited (its wipe and frees of
+             * its inputs' plaintext and keys: ~3 ms for a PSI of 2 x 2^20,
+             * issue 13; docs/design.md "Supervision"). No answer (it is
+             * exiting: a crash, a limit) leaves its own exit status to
+             * judge. */
+            if (!usage_asked) {
                 mt_zygote_ask_usage(&x->zw);
                 usage_asked = true;
             }
-            if (!x->await_kill && !x->killed_at_eof) {
-                /* outputs: the worker could still write them until it is
-                 * gone, so their sealing waits for its exit; its result is
-                 * complete, so it is killed now rather than waited for
-                 * (its wipe and frees of the inputs' plaintext: ~3 ms for a
-                 * PSI of 2 x 2^20, issue 13; docs/design.md) */
-                mt_zygote_kill(&x->zw);
-                x->killed_at_eof = true;
-            }
-            int got = usage_asked ? mt_zygote_wait_usage(&x->zw, (int)wait, &ws, ru)
-                                  : mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
-            if (got == 2) {
+            int got = usage_asked && !x->killed_at_eof
+                          ? mt_zygote_wait_usage(&x->zw, (int)wait, &ws, ru)
+                          : mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
+            if (got == 2 && x->await_kill) {
                 mt_zygote_release(&x->zw); /* the zygote kills it, then reaps it */
                 x->zyg = false;
                 x->pid = -1;
                 return 0; /* the result decides: it is complete (EOF) */
+            }
+            if (got == 2) {
+                mt_zygote_kill(&x->zw);
+                x->killed_at_eof = true;
+                continue;
             }
             if (got == 1) {
                 x->pid = -1;
@@ -989,12 +1009,15 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             continue;
         }
         if (eof) {
-            /* channel closed: the result is complete; the process is killed
-             * (unreaped, so its pid is still its own) and waited for, as
-             * above */
-            if (!x->killed_at_eof) {
-                kill(x->pid, SIGKILL);
-                x->killed_at_eof = true;
+            /* channel closed: killed while it still has its memory (not
+             * exiting by itself), as above; unreaped, so its pid is still
+             * its own; then waited for */
+            if (!eof_checked) {
+                eof_checked = true;
+                if (x->pid > 0 && !proc_exiting(x->pid)) {
+                    kill(x->pid, SIGKILL);
+                    x->killed_at_eof = true;
+                }
             }
             pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
             if (p == x->pid || (p < 0 && errno != EINTR)) {
@@ -1188,7 +1211,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
-    ws = eof_status(&x, ws, rbuf, rlen);
+    ws = eof_status(&x, ws);
     /* the worker is gone: the early flushing ends after the flush under
      * way, which seal_outputs waits for while it hashes (flush_finish) */
     flush_ask_stop(&x);
@@ -1375,7 +1398,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), mt_mono_ms() + CHECK_WALL_MS, NULL, NULL, &rbuf,
                        &rlen, &ru, &why);
-    ws = eof_status(&x, ws, rbuf, rlen);
+    ws = eof_status(&x, ws);
     mt_job_result res = {0};
     if (why == 0)
         describe_status(ws, &dummy, &res);

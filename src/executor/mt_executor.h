@@ -10,7 +10,9 @@
  * seccomp-bpf allow-list (no open, no socket, no exec), runs the function,
  * encrypts every output under its owner's key in the mt_ff format, and reports
  * a JSON result. The parent enforces the wall-clock timeout and cancellation
- * by SIGKILL and meters CPU time and peak memory with wait4().
+ * by SIGKILL, kills a worker still alive with its memory once its result
+ * channel is closed (its result then decides; docs/design.md "Supervision"),
+ * and meters CPU time and peak memory with wait4() (or the zygote's report).
  *
  * Ownership: mt_job is borrowed. mt_job_result fields are owned by the result
  * and released with mt_job_result_clear.

@@ -68,7 +68,7 @@ static uint8_t *gmem(hctx *h, uint32_t ptr, uint64_t len, const char *fn, mt_err
     return base ? base + ptr : empty;
 }
 
-/* Charges extra fuel units (beyond the call's own cost). */
+/* Charges cost fuel units (a call's own HOST_CALL_FUEL or its extra units). */
 static mt_status charge_units(hctx *h, uint64_t cost, mt_err *err)
 {
     uint64_t f = mt_wasm_store_fuel(h->s);

@@ -1694,6 +1694,24 @@ static void test_killed_at_eof(void **state)
         mt_job_result_clear(&r);
         json_decref(j.arguments);
         free(out[0].path);
+        /* one alive with its memory at an EOF after a truncated result is
+         * killed there too, and fails as one that sent no valid result (as
+         * a worker that exits after ending its channel early) */
+        j = base_job("__test_linger", true);
+        j.limits.wall_ms = 5000;
+        j.arguments = json_pack("{s:s}", "partial", "1");
+        out[0].path = path_of("partial");
+        j.outputs = out;
+        j.n_outputs = 1;
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_false(r.ok);
+        assert_non_null(r.failure_reason);
+        if (strncmp(r.failure_reason, "worker returned no valid result", 31))
+            fail_msg("mode %d: %s", m, r.failure_reason);
+        assert_int_equal(count_files(), 0);
+        mt_job_result_clear(&r);
+        json_decref(j.arguments);
+        free(out[0].path);
     }
     mt_executor_set_worker_start(prev);
 }

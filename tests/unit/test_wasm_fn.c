@@ -513,7 +513,8 @@ static void test_fuel_set_result(void **state)
     uint64_t bad = fuel_of(NULL, SETRES_MODULE, 4096u, -3);
     uint64_t empty = fuel_of(NULL, SETRES_MODULE, 0u, 0);
     assert_int_equal(bad - empty, 4096 / 16);
-    /* too long for a result (not scanned, still charged by length) */
+    /* the longest result there is (MT_WASM_FN_MAX_RESULT, scanned and refused at
+     * its first byte): still charged by its whole length */
     uint64_t big = fuel_of(NULL, SETRES_MODULE, 65536u, -3);
     assert_int_equal(big - empty, 65536 / 16);
 }
@@ -529,7 +530,8 @@ static void test_fuel_fd_write(void **state)
     /* 2,500 letters: 1 iovec, 2500 / 16 bytes, and the 2 log lines of 1,000
      * bytes they fill (the last 500 are logged at the end of the run, free) */
     assert_int_equal(fdw_fuel('a', 2500, 1) - fdw_fuel('a', 2500, 0), 1 + 2500 / 16 + 2 * 8);
-    /* 1,000 letters then a newline: one line, not two */
+    /* 1,000 letters without a newline: one line's worth, logged at the end of
+     * the run (free): no line charge */
     assert_int_equal(fdw_fuel('a', 1000, 1) - fdw_fuel('a', 1000, 0), 1 + 1000 / 16);
 }
 
