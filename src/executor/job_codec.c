@@ -535,29 +535,24 @@ fail:
     return st;
 }
 
-void mt_wjob_free(mt_wjob *j)
+void mt_wjob_wipe_keys(mt_wjob *j)
 {
     if (!j)
         return;
-    if (j->inputs)
-        mt_wipe(j->inputs, j->n_inputs * sizeof *j->inputs);
-    if (j->outputs)
-        mt_wipe(j->outputs, j->n_outputs * sizeof *j->outputs);
-    free(j->inputs);
-    free(j->outputs);
-    mt_wipe(&j->module, sizeof j->module);
-    for (size_t i = 0; j->keys && i < j->n_keys; i++) {
+    for (size_t i = 0; j->inputs && i < j->n_inputs; i++)
+        mt_wipe(j->inputs[i].key, sizeof j->inputs[i].key);
+    for (size_t i = 0; j->outputs && i < j->n_outputs; i++)
+        mt_wipe(j->outputs[i].key, sizeof j->outputs[i].key);
+    mt_wipe(j->module.key, sizeof j->module.key);
+    for (size_t i = 0; j->keys && i < j->n_keys; i++)
         if (j->keys[i].der)
             mt_wipe(j->keys[i].der, j->keys[i].der_len);
-        free(j->keys[i].der);
-    }
-    free(j->keys);
     if (j->root) {
         wipe_keys(j->root);
         json_t *mkey = json_object_get(json_object_get(j->root, "module"), "key");
         if (json_is_string(mkey))
             mt_wipe((char *)json_string_value(mkey), json_string_length(mkey));
-        /* wipe the hex keys inside the JSON tree */
+        /* the hex keys inside the JSON tree */
         for (int k = 0; k < 2; k++) {
             json_t *arr = json_object_get(j->root, k ? "outputs" : "inputs"), *o;
             size_t i;
@@ -567,7 +562,24 @@ void mt_wjob_free(mt_wjob *j)
                     mt_wipe((char *)json_string_value(key), json_string_length(key));
             }
         }
-        json_decref(j->root);
     }
+}
+
+void mt_wjob_free(mt_wjob *j)
+{
+    if (!j)
+        return;
+    mt_wjob_wipe_keys(j);
+    if (j->inputs)
+        mt_wipe(j->inputs, j->n_inputs * sizeof *j->inputs);
+    if (j->outputs)
+        mt_wipe(j->outputs, j->n_outputs * sizeof *j->outputs);
+    free(j->inputs);
+    free(j->outputs);
+    mt_wipe(&j->module, sizeof j->module);
+    for (size_t i = 0; j->keys && i < j->n_keys; i++)
+        free(j->keys[i].der);
+    free(j->keys);
+    json_decref(j->root);
     memset(j, 0, sizeof *j);
 }

@@ -112,6 +112,11 @@ char *mt_wjob_encode_check(const char *kind, int module_fd, uint64_t mem_bytes,
 
 /* Decodes and validates a job. On error *out is zeroed (nothing to free). */
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);
+/* Wipes a decoded job's keys (file, output and module keys, KeyStore keys'
+ * DER, their hex copies in the JSON tree) and keeps everything else (slot
+ * names, fds): the worker calls it before sending its result. NULL-safe,
+ * idempotent. */
+void mt_wjob_wipe_keys(mt_wjob *j);
 /* Frees a decoded job and wipes its keys. NULL-safe, idempotent. */
 void mt_wjob_free(mt_wjob *j);
 

@@ -820,6 +820,15 @@ static int worker_run(const mt_zyg_child *zc)
     ok = 1;
 
 report:
+    /* keys first, before the result goes out: the daemon may kill this
+     * process as soon as it is complete (the wipes below are best effort;
+     * docs/threat-model.md "Worker memory at exit"); the writers' key
+     * schedules go with them (finished or not, nothing more is written) */
+    for (size_t i = 0; ctx.outputs && i < ctx.n_outputs; i++) {
+        mt_ff_writer_free(ctx.outputs[i].writer);
+        ctx.outputs[i].writer = NULL;
+    }
+    mt_wjob_wipe_keys(&job);
     report(ok, ret, err.msg, &ctx, fetched_total, outs,
            job.has_module && !job.python ? (int64_t)fuel_used : -1);
     free((void *)module.data);

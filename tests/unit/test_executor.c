@@ -962,6 +962,60 @@ static void test_python_stderr(void **state)
     free(m.path);
 }
 
+/* mt_wjob_wipe_keys (the worker runs it before sending its result, since
+ * the daemon may kill it right after): every key of the decoded job is
+ * zero afterwards, binary and hex (in the JSON tree), and the rest of the
+ * job (slots) is intact for the cleanup that may follow. */
+static void test_job_wipe_keys(void **state)
+{
+    (void)state;
+    mt_job_input in[1] = {{0}}, mod = {0};
+    mt_job_output out[1] = {{0}};
+    in[0].slot = "a";
+    in[0].path = "/x";
+    key_of(in[0].key, 21);
+    out[0].slot = "r";
+    out[0].path = "/y";
+    key_of(out[0].key, 22);
+    mod.path = "/m";
+    key_of(mod.key, 23);
+    memset(mod.plain_sha256, 'c', 64);
+    mt_job j = base_job("main", false);
+    j.executor_type = "wasm";
+    j.module = &mod;
+    j.inputs = in;
+    j.n_inputs = 1;
+    j.outputs = out;
+    j.n_outputs = 1;
+    int ifd[1] = {4}, ofd[1] = {5};
+    mt_err err = {0};
+    char *txt = mt_wjob_encode(&j, ifd, ofd, 6, &err);
+    assert_non_null(txt);
+    mt_wjob w;
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    static const uint8_t zero[32];
+    assert_memory_equal(w.inputs[0].key, in[0].key, 32);
+    assert_memory_equal(w.outputs[0].key, out[0].key, 32);
+    assert_memory_equal(w.module.key, mod.key, 32);
+    mt_wjob_wipe_keys(&w);
+    assert_memory_equal(w.inputs[0].key, zero, 32);
+    assert_memory_equal(w.outputs[0].key, zero, 32);
+    assert_memory_equal(w.module.key, zero, 32);
+    const char *hex[3] = {
+        json_string_value(json_object_get(json_array_get(json_object_get(w.root, "inputs"), 0), "key")),
+        json_string_value(json_object_get(json_array_get(json_object_get(w.root, "outputs"), 0), "key")),
+        json_string_value(json_object_get(json_object_get(w.root, "module"), "key"))};
+    for (int k = 0; k < 3; k++) {
+        assert_non_null(hex[k]);
+        assert_int_equal(hex[k][0], 0); /* wiped in place: 64 zero bytes */
+    }
+    assert_string_equal(w.inputs[0].slot, "a");
+    assert_string_equal(w.outputs[0].slot, "r");
+    mt_wjob_wipe_keys(&w); /* idempotent */
+    mt_wjob_free(&w);
+    free(txt);
+}
+
 /* The job codec carries the integrity fields (issue 8 item 9) and rejects
  * malformed ones. */
 static void test_job_codec_integrity_fields(void **state)
@@ -1742,6 +1796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_stderr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_wall_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_at_eof, setup, teardown),
+        cmocka_unit_test(test_job_wipe_keys),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
