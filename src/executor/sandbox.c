@@ -198,7 +198,14 @@ mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
 
 /* Added for "python" only (CPython 3.11 importing modules, NumPy/pandas):
  * - getdents64: the import system lists package directories (os.listdir);
- * - fcntl: CPython sets and reads FD_CLOEXEC on the files it opens;
+ * - fcntl, by command only (rule in build_filter): F_GETFD/F_SETFD
+ *   (CPython sets and reads FD_CLOEXEC on the files it opens), F_GETFL,
+ *   F_DUPFD/F_DUPFD_CLOEXEC (os.dup), F_SETFL without O_ASYNC (O_ASYNC:
+ *   EPERM); file locks fail with EACCES; any other command (F_SETOWN,
+ *   F_SETSIG: a signal the kernel would send for the worker to a process of
+ *   its choice, at every later I/O on a shared file such as the stderr
+ *   relay's pipe; F_SETPIPE_SZ, F_SETLEASE, F_NOTIFY, seals) kills the
+ *   worker;
  * - ioctl: isatty() on stdio and io.open's probes; answered ENOTTY (below);
  * - getcwd, readlink: path normalisation (os.getcwd, realpath of modules);
  * - getuid/geteuid/getgid/getegid: module initialisation (os, pwd-less site);
@@ -213,7 +220,7 @@ mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
  * openat is allowed with read-only flags only (rule below); Landlock bounds
  * which files. */
 static const int python_allowed[] = {
-    SCMP_SYS(getdents64), SCMP_SYS(fcntl),   SCMP_SYS(getcwd),  SCMP_SYS(readlink),
+    SCMP_SYS(getdents64), SCMP_SYS(getcwd),  SCMP_SYS(readlink),
     SCMP_SYS(getuid),     SCMP_SYS(geteuid), SCMP_SYS(getgid),  SCMP_SYS(getegid),
     SCMP_SYS(uname),      SCMP_SYS(dup),     SCMP_SYS(statx),
     SCMP_SYS(getrusage),
@@ -265,6 +272,29 @@ static scmp_filter_ctx build_filter(bool python, pid_t pid, int *rcp)
     }
     if (python && rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
+    /* python: fcntl by command (see python_allowed); F_SETFL only without
+     * O_ASYNC (with it: EPERM); locks: EACCES; the rest kills */
+    static const scmp_datum_t fcntl_ok[] = {F_GETFD, F_SETFD, F_GETFL, F_DUPFD,
+                                            F_DUPFD_CLOEXEC};
+    for (size_t i = 0; python && rc == 0 && i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++) {
+        const struct scmp_arg_cmp c = {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = fcntl_ok[i]};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, &c);
+    }
+    for (int async = 0; python && rc == 0 && async <= 1; async++) {
+        const struct scmp_arg_cmp c[2] = {
+            {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = F_SETFL},
+            {.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = O_ASYNC,
+             .datum_b = async ? O_ASYNC : 0}};
+        rc = seccomp_rule_add_array(ctx, async ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW,
+                                    SCMP_SYS(fcntl), 2, c);
+    }
+    static const scmp_datum_t fcntl_locks[] = {F_GETLK,      F_SETLK,      F_SETLKW,
+                                               F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW};
+    for (size_t i = 0; python && rc == 0 && i < sizeof fcntl_locks / sizeof fcntl_locks[0];
+         i++) {
+        const struct scmp_arg_cmp c = {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = fcntl_locks[i]};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(fcntl), 1, &c);
+    }
     for (size_t i = 0; python && rc == 0 && i < sizeof python_enosys / sizeof python_enosys[0];
          i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), python_enosys[i], 0);

@@ -47,6 +47,29 @@
 #define CHAN_FD MT_JOB_FIRST_FD
 #if defined(MT_WORKER_TEST_BUILTINS)
 extern bool mt_builtin_test_lingering; /* builtin_test.c: __test_linger ran */
+
+static bool zero_bytes(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= b[i];
+    return acc == 0;
+}
+
+/* Every key of the job zero (binary keys and KeyStore DER; the hex copies
+ * in the JSON tree: mt_wjob_wipe_keys wipes them with the same loop). */
+static bool job_keys_zero(const mt_wjob *j)
+{
+    bool z = zero_bytes(j->module.key, sizeof j->module.key);
+    for (size_t i = 0; j->inputs && i < j->n_inputs; i++)
+        z = z && zero_bytes(j->inputs[i].key, sizeof j->inputs[i].key);
+    for (size_t i = 0; j->outputs && i < j->n_outputs; i++)
+        z = z && zero_bytes(j->outputs[i].key, sizeof j->outputs[i].key);
+    for (size_t i = 0; j->keys && i < j->n_keys; i++)
+        z = z && (!j->keys[i].der || zero_bytes(j->keys[i].der, j->keys[i].der_len));
+    return z;
+}
 #endif
 
 #define READ_CHUNK (1024 * 1024)
@@ -829,8 +852,16 @@ report:
         ctx.outputs[i].writer = NULL;
     }
     mt_wjob_wipe_keys(&job);
+#if defined(MT_WORKER_TEST_BUILTINS)
+    /* the test worker only: says in its log that every key of the job was
+     * zero when the result went out (test_executor test_killed_at_eof) */
+    if (job_keys_zero(&job))
+        mt_bctx_log(&ctx, "test worker: job keys wiped before the result");
+#endif
     report(ok, ret, err.msg, &ctx, fetched_total, outs,
            job.has_module && !job.python ? (int64_t)fuel_used : -1);
+    if (module.data)
+        mt_wipe((void *)module.data, module.len);
     free((void *)module.data);
     json_decref(outs);
     free(ret);

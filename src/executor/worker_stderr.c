@@ -58,7 +58,7 @@ static void relay_refill(relay *r)
 /* Ends a run of drops with its count; it costs a line. */
 static void relay_end_run(relay *r)
 {
-    mt_warn(MT_WORKER_STDERR_PREFIX "... %llu lines dropped (rate limit)",
+    mt_warn(MT_WORKER_STDERR_RELAY "%llu lines dropped (rate limit)",
             (unsigned long long)r->dropped);
     r->tokens -= 1;
     r->dropped = 0;
@@ -94,8 +94,8 @@ static void relay_line(relay *r)
         mt_warn(MT_WORKER_STDERR_PREFIX "%s", esc);
     } else {
         if (!r->dropped)
-            mt_warn(MT_WORKER_STDERR_PREFIX "... rate limit reached (%d lines, then %d a "
-                                            "second): dropping lines",
+            mt_warn(MT_WORKER_STDERR_RELAY "rate limit reached (%d lines, then %d a "
+                                           "second): dropping lines",
                     MT_WORKER_STDERR_BURST, MT_WORKER_STDERR_RATE);
         r->dropped++;
     }

@@ -42,6 +42,9 @@
 #define MT_WORKER_STDERR_BURST 256    /* lines logged before the rate applies */
 #define MT_WORKER_STDERR_RATE 8       /* lines per second after the burst */
 #define MT_WORKER_STDERR_PREFIX "worker stderr (untrusted): "
+/* The relay's own lines (rate limit) carry this prefix instead: a worker
+ * cannot write one (its lines all start with the one above). */
+#define MT_WORKER_STDERR_RELAY "worker stderr relay: "
 
 /* The write end of the relay's pipe (O_NONBLOCK, FD_CLOEXEC, >= 3), for a
  * child's fd 2; the pipe and its thread are made on the first call. -1 when

@@ -116,6 +116,32 @@ static int confined_as(bool python, int what)
         case 8: /* any other descriptor */
             (void)!shutdown(0, SHUT_RDWR);
             _exit(0);
+        case 9: { /* fcntl: what CPython needs works, O_ASYNC and locks refused */
+            int fl = fcntl(2, F_GETFL), fd = fcntl(2, F_GETFD);
+            if (fl < 0 || fd < 0 || fcntl(2, F_SETFD, fd | FD_CLOEXEC) != 0 ||
+                fcntl(2, F_SETFL, fl) != 0)
+                _exit(9);
+            int d = fcntl(2, F_DUPFD_CLOEXEC, 0);
+            if (d < 0 || close(d) != 0)
+                _exit(10);
+            errno = 0;
+            if (fcntl(2, F_SETFL, fl | O_ASYNC) != -1 || errno != EPERM)
+                _exit(11);
+            struct flock lk = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+            errno = 0;
+            if (fcntl(2, F_SETLK, &lk) != -1 || errno != EACCES)
+                _exit(12);
+            _exit(0);
+        }
+        case 10: /* the owner of the SIGIO of a descriptor: another process */
+            (void)!fcntl(2, F_SETOWN, (int)parent);
+            _exit(0);
+        case 11: /* the signal of that SIGIO */
+            (void)!fcntl(2, F_SETSIG, SIGKILL);
+            _exit(0);
+        case 12: /* the size of a pipe shared with other workers */
+            (void)!fcntl(2, F_SETPIPE_SZ, 4096);
+            _exit(0);
         default:
             _exit(0);
         }
@@ -197,6 +223,27 @@ static void test_shutdown_channel_only(void **state)
     }
 }
 
+/* The python filter allows fcntl by command: FD_CLOEXEC, F_GETFL, dups and
+ * F_SETFL without O_ASYNC work; O_ASYNC is refused (EPERM), locks too
+ * (EACCES); F_SETOWN, F_SETSIG, F_SETPIPE_SZ kill the worker. (With fcntl
+ * allowed whole, a python function made the kernel SIGKILL the daemon: its
+ * F_SETOWN + F_SETSIG + O_ASYNC on its stderr, a pipe shared with the
+ * daemon, stayed on that pipe, and the relay's next read sent the signal.) */
+static void test_fcntl_by_command(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    assert_int_equal(mt_sandbox_prepare(&err), MT_OK);
+    int ws = confined_as(true, 9);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    for (int what = 10; what <= 12; what++) {
+        ws = confined_as(true, what);
+        assert_true(WIFSIGNALED(ws));
+        assert_int_equal(WTERMSIG(ws), SIGSYS);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_channel_only),
         cmocka_unit_test(test_prepared_confines),
         cmocka_unit_test(test_prlimit_self_only),
+        cmocka_unit_test(test_fcntl_by_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
