@@ -38,6 +38,9 @@
 #define CLIENT_DEFAULT_STALL_S 60L
 #define CLIENT_LONG_POLL_S 25L /* ?wait= of one task poll (server maximum: 60 s) */
 #define CLIENT_CONNECT_TIMEOUT_S 10L
+/* What a request of mesatee_task_wait may run past the wait's deadline: the
+ * answer to a hold that ends by the deadline is still taken */
+#define CLIENT_DEADLINE_MARGIN_MS 1000
 #define CLIENT_KEY_FILE_MAX 256
 
 _Static_assert(MT_FF_KEY_LEN == 32, "file keys are 32 bytes");
@@ -68,6 +71,11 @@ struct mesatee_client {
     bool pool_stale;
     bool testing_keep_pool; /* mesatee_testing_keep_connections (test builds only) */
     bool req_sent; /* the last transfer got past connect and TLS (prereq_cb let it send) */
+    /* mt_mono_ms() by which the next request must end (mesatee_task_wait's
+     * deadline plus CLIENT_DEADLINE_MARGIN_MS); 0: only the handle's limits.
+     * request() caps that request's transfer and connect timeouts with it
+     * and restores the handle's own afterwards. */
+    int64_t req_deadline;
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
@@ -1204,6 +1212,30 @@ out:
     return st;
 }
 
+/* Sets h's transfer and connect timeouts: the handle's own (timeout_s, else
+ * none for the transfer; CLIENT_CONNECT_TIMEOUT_S, or timeout_s when
+ * shorter, for the connect), each capped at cap_ms when cap_ms > 0. */
+static CURLcode time_limits(const mesatee_client *c, CURL *h, int64_t cap_ms)
+{
+    long connect_s = CLIENT_CONNECT_TIMEOUT_S;
+    if (c->timeout_s > 0 && c->timeout_s < connect_s)
+        connect_s = c->timeout_s;
+    CURLcode e = CURLE_OK;
+    if (cap_ms <= 0) { /* in seconds, as set: libcurl may refuse a huge timeout_s */
+        OPT(e, h, CURLOPT_TIMEOUT, c->timeout_s > 0 ? c->timeout_s : 0L);
+        OPT(e, h, CURLOPT_CONNECTTIMEOUT, connect_s);
+        return e;
+    }
+    int64_t total = cap_ms, connect = cap_ms;
+    if (c->timeout_s > 0 && c->timeout_s <= INT64_MAX / 1000 && c->timeout_s * 1000 < total)
+        total = (int64_t)c->timeout_s * 1000;
+    if ((int64_t)connect_s * 1000 < connect)
+        connect = (int64_t)connect_s * 1000;
+    OPT(e, h, CURLOPT_TIMEOUT_MS, (long)total);
+    OPT(e, h, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
+    return e;
+}
+
 /* Puts on h, reset, the options of request() that depend only on the
  * handle's configuration (the connection, TLS verification, timeouts,
  * progress): set once, not for every request (each curl_easy_reset and
@@ -1237,16 +1269,12 @@ static CURLcode request_options(mesatee_client *c, CURL *h)
     /* every mode: prereq_cb marks that a request reached a server (req_sent) */
     OPT(e, h, CURLOPT_PREREQFUNCTION, prereq_cb);
     OPT(e, h, CURLOPT_PREREQDATA, c);
-    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
-    if (c->timeout_s > 0) {
-        OPT(e, h, CURLOPT_TIMEOUT, c->timeout_s);
-        if (c->timeout_s < connect_to)
-            connect_to = c->timeout_s;
-    } else {
+    if (c->timeout_s <= 0) {
         OPT(e, h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         OPT(e, h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
     }
-    OPT(e, h, CURLOPT_CONNECTTIMEOUT, connect_to);
+    CURLcode le = time_limits(c, h, 0);
+    e = e == CURLE_OK ? le : e;
     OPT(e, h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
     OPT(e, h, CURLOPT_WRITEFUNCTION, on_write);
     if (c->progress) {
@@ -1288,6 +1316,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     sink s = {.curl = c->curl, .file = out_file};
     char errbuf[CURL_ERROR_SIZE] = "";
     int st = MESATEE_OK;
+    bool capped = false; /* this request has c->req_deadline's limits */
     if (!url) {
         st = set_err(c, MESATEE_ENOMEM, "out of memory");
         goto out;
@@ -1308,6 +1337,16 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    if (c->req_deadline > 0) { /* at least 1 ms: 0 would mean no limit */
+        capped = true;
+        int64_t left = c->req_deadline - mt_mono_ms();
+        if (left > INT_MAX) /* libcurl may refuse more (24 days) */
+            left = INT_MAX;
+        if (time_limits(c, h, left > 1 ? left : 1) != CURLE_OK) {
+            st = set_err(c, MESATEE_EINVAL, "libcurl refused the request's time limit");
+            goto out;
+        }
+    }
     c->att_mode = ATT_OFF;
     if (!c->insecure && c->policy)
         attest_setup(c, h, ATT_POLICY, false);
@@ -1401,6 +1440,8 @@ out:
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(c->curl, CURLOPT_READDATA, NULL);
+    if (capped) /* the next request has the handle's own limits again */
+        time_limits(c, c->curl, 0);
     if (auth) {
         mt_wipe(auth, strlen(auth));
         free(auth);
@@ -1943,6 +1984,7 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     long delay = 100;
     bool seen = false;       /* the server answered once: it exists at this address */
     int64_t gone_since = -1; /* first failed poll of the current outage */
+    int64_t gone_asked = -1; /* when that poll was sent: no answer since */
     /* this poll's ?wait= (0: a plain GET). The first poll is a long poll
      * already: the server answers it at once when the task is final, so a
      * plain GET first would only cost a request per wait (issue 13). */
@@ -1950,10 +1992,21 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     for (;;) {
         char *resp = NULL;
         int64_t asked = mt_mono_ms();
+        /* every request ends by the deadline (and a margin for the answer
+         * to a hold that ends by it): a server that stopped answering or
+         * trickles its answer cannot keep the wait past its timeout */
+        c->req_deadline = timeout_s ? deadline + CLIENT_DEADLINE_MARGIN_MS : 0;
         st = wait_s ? task_get_wait(c, task_id, wait_s, &resp)
                     : mesatee_task_get(c, task_id, &resp);
+        c->req_deadline = 0;
         if (st != MESATEE_OK) {
             free(resp);
+            if (timeout_s && (CURLcode)c->curl_rc == CURLE_OPERATION_TIMEDOUT &&
+                mt_mono_ms() >= deadline)
+                return set_err(c, MESATEE_ETIMEOUT,
+                               "no answer from the server about task %s within the %ld s "
+                               "timeout",
+                               task_id, timeout_s);
             if (wait_s && st == MESATEE_ESERVER && c->http_status == 503) {
                 /* too many waiters held (or a stop): a plain GET next, at
                  * once after a first poll (as if it had been a plain GET) */
@@ -1976,8 +2029,10 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             /* the server went away (stopping, restarting): poll again until
              * the timeout, or MESATEE_WAIT_RECONNECT_S without one */
             int64_t now = mt_mono_ms();
-            if (gone_since < 0)
+            if (gone_since < 0) {
                 gone_since = now;
+                gone_asked = asked;
+            }
             long window = c->wait_reconnect_s ? c->wait_reconnect_s
                           : timeout_s         ? 0
                                               : MESATEE_WAIT_RECONNECT_S;
@@ -1989,8 +2044,8 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
                 snprintf(why, sizeof why, "%s", c->errmsg);
                 return set_err(c, MESATEE_ENET,
                                "the server went away while waiting for task %s and did not "
-                               "come back within %lld s (%s)",
-                               task_id, (long long)((now - gone_since + 999) / 1000), why);
+                               "come back: no answer for %lld s (%s)",
+                               task_id, (long long)((now - gone_asked + 999) / 1000), why);
             }
             sleep_ms(delay);
             delay = delay * 2 > 2000 ? 2000 : delay * 2;
@@ -2000,13 +2055,22 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             continue;
         }
         seen = true;
-        gone_since = -1;
+        gone_since = gone_asked = -1;
         json_t *root = json_loads(resp, 0, NULL);
         const char *status = json_string_value(json_object_get(root, "status"));
+        const char *answer_id = json_string_value(json_object_get(root, "task_id"));
         if (!status) {
             json_decref(root);
             free(resp);
             return set_err(c, MESATEE_ESERVER, "task answer has no 'status' field");
+        }
+        if (!answer_id || strcmp(answer_id, task_id) != 0) {
+            json_decref(root);
+            free(resp);
+            return set_err(c, MESATEE_ESERVER,
+                           "the server answered the wait for task %s about another task "
+                           "('task_id' differs or is missing): protocol error",
+                           task_id);
         }
         bool final = strcmp(status, "finished") == 0 || strcmp(status, "failed") == 0 ||
                      strcmp(status, "canceled") == 0;

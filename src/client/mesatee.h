@@ -301,7 +301,13 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
  * waiters), with plain polls every 100 ms to 1 s (after a refused first long
  * poll, a plain GET at once). MESATEE_OK with the task in *json_out and the status copied
  * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
- * timeout_s seconds (0 = wait forever) with the last task JSON.
+ * timeout_s seconds (0 = wait forever) with the last task JSON. With a
+ * timeout, every request of the wait (connect and transfer) ends by it plus
+ * 1 s: one still without a whole answer then (a stopped or stalled server,
+ * an answer trickled out) is cut and the wait returns MESATEE_ETIMEOUT
+ * ("no answer from the server ...", *json_out NULL), not an error. An answer
+ * about another task than task_id (its "task_id" differs or is missing) is
+ * a protocol error: MESATEE_ESERVER.
  * Once the server was reached (it answered, or the first poll's request went
  * out over a verified connection: a first hold cut, timed out or answered
  * 502, 503 or 504 counts), a server that goes away (connection refused,

@@ -2202,12 +2202,48 @@ static bool gw_park_client_gone(gw_job *j)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* Checks a parked request's token again, as a new request's is
+ * (be.authenticate), before it is handled again or answered: a user
+ * disabled, or a token revoked or expired, while it waited gets no task.
+ * True: still valid (j->who refreshed). False: answered as gw_serve_backend
+ * answers a refused token (401 with the same text, audited and counted as
+ * that refusal, actor "-") and freed. */
+static bool gw_park_reauth(gw_job *j)
+{
+    mt_gateway *gw = j->r.gw;
+    const char *token = gw_bearer(j->r.req);
+    mt_principal who;
+    memset(&who, 0, sizeof who);
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = token ? gw->be.authenticate(gw->be.ctx, token, &who, &err) : MT_EAUTH;
+    if (st == MT_OK) {
+        who.username[sizeof who.username - 1] = '\0';
+        j->who = who;
+        j->r.actor = j->who.username;
+        mt_wipe(&who, sizeof who);
+        return true;
+    }
+    mt_wipe(&who, sizeof who);
+    gw_job_resp_clear(&j->resp);
+    j->authed = false;
+    j->r.actor = "-";
+    if (st == MT_EAUTH)
+        evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "WWW-Authenticate",
+                          "Bearer error=\"invalid_token\"");
+    gw_finish_error(&j->r, mt_status_http(st), st,
+                    err.msg[0] ? err.msg : "token is invalid, expired or revoked; log in again");
+    gw_job_free(j);
+    return false;
+}
+
 /* Goes over the parked requests (loop thread). GW_PARK_WAKE (a task event):
  * each is handled again and answered if its answer is final or its time is
  * up; GW_PARK_TICK: only those whose time is up or whose client left;
  * GW_PARK_STOP: every one is answered now (handled again first). A request
  * whose connection is gone is answered with its last answer (which evhttp
- * drops; it is audited and counted as answered). */
+ * drops; it is audited and counted as answered). Before either, its token
+ * is checked again (gw_park_reauth): a refused one is answered 401. */
 static void gw_park_recheck(mt_gateway *gw, int why)
 {
     gw_job *list = gw->parked;
@@ -2230,6 +2266,9 @@ static void gw_park_recheck(mt_gateway *gw, int why)
         }
         if (gone && evhttp_request_get_connection(j->r.req))
             evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Connection", "close");
+        /* handled again or answered: with what its token gets now */
+        if (j->authed && !gw_park_reauth(j))
+            continue;
         if (!gone) {
             gw_job_resp_clear(&j->resp);
             if (gw->be.task_seq && gw->be.task_changed)

@@ -225,7 +225,12 @@ void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
  * since they were last handled): an answer without park_ms is sent, as is any answer once
  * park_ms (from the first answer) has passed (checked every 200 ms, as is a
  * client that closed its connection). At stop every held request is handled
- * once more and answered. Each is audited and counted once, as answered.
+ * once more and answered. Before it is handled again or answered, its
+ * Bearer token is checked again (backend.authenticate, as a new request's):
+ * a refused one (user disabled, token revoked or expired meanwhile) is
+ * answered as a new request with that token would be (401, same text,
+ * WWW-Authenticate) and audited as that refusal (actor "-"), not with the
+ * task. Each is audited and counted once, as answered.
  * While nothing is held mt_gateway_wake only notes the wake (no write to the
  * loop's pipe); a request held right after such a wake is handled again at
  * once when its task changed since it was handled (or, without

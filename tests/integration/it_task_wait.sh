@@ -197,3 +197,28 @@ as alice task cancel "$T5" >/dev/null
 rc=0; wait "$W5" || rc=$?
 [ "$rc" = 4 ] || fail "task wait across a restart during its first hold: exit $rc, want 4 (canceled): $(cat "$MT_WORK/w5.out")"
 ok "task wait survives a server killed and restarted during its first hold (exit 4 at the cancel)"
+
+# ---- a stopped server: --timeout still bounds the wait -------------------
+# Every request of a wait with --timeout ends by it (plus 1 s): a daemon
+# stopped (SIGSTOP: the kernel still accepts connections) while the hold is
+# parked, or before the wait starts, ends `task wait --timeout 3` with the
+# timeout (5), not the error (6) after the connect timeout (10 s) or the
+# stall check (60 s). No duration is asserted: only an outer bound (30 s)
+# far above the timeout, so that a wrong run ends too.
+T6=$(new_task six) # approved, never invoked: the hold lasts until its wait runs out
+stopped_wait() { # stopped_wait LABEL PARKED_FIRST: sets rc of `task wait --timeout 3`
+  as alice task wait "$T6" --timeout 3 > "$MT_WORK/w6.out" 2>&1 &
+  W6=$!
+  [ "$2" = 1 ] && wait_parked 1
+  kill -STOP "$MT_PID"
+  for _ in $(seq 600); do kill -0 "$W6" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$W6" 2>/dev/null && { kill "$W6"; sleep 0.2; }
+  rc=0; wait "$W6" || rc=$?
+  kill -CONT "$MT_PID"
+  [ "$rc" = 5 ] || fail "task wait --timeout 3, server stopped $1: exit $rc, want 5: $(cat "$MT_WORK/w6.out")"
+}
+stopped_wait "during the hold" 1
+wait_parked 0
+ok "task wait --timeout 3 against a server stopped during the hold: exit 5 ($(cat "$MT_WORK/w6.out"))"
+stopped_wait "before the wait" 0
+ok "task wait --timeout 3 against a server stopped before it: exit 5"

@@ -563,6 +563,7 @@ typedef struct fake_server {
     const char *const *answers; /* when set: body of the answer to connection n */
     const int *statuses;        /* when set: status of the answer to connection n */
     int hold_first_ms;          /* connection 0 is answered this long after its request */
+    const int *holds;           /* when set: the same for connection n */
     char reqline[8][160];       /* first line of the request of connection n (n < 8) */
     char *req;           /* last request: head + body */
     size_t req_len;
@@ -575,6 +576,7 @@ typedef struct fake_server {
     uint64_t stream_len;
     char fill;
     bool with_length;
+    int trickle_ms;    /* streamed answers: one byte of fill every trickle_ms */
     uint64_t streamed; /* answer bytes the client accepted */
 } fake_server;
 
@@ -673,6 +675,13 @@ static void *fake_main(void *arg)
                 for (uint64_t sent = 0; up && sent < s->stream_len;) {
                     int want = s->stream_len - sent > sizeof chunk ? (int)sizeof chunk
                                                                     : (int)(s->stream_len - sent);
+                    if (s->trickle_ms > 0) {
+                        struct timespec ts = {s->trickle_ms / 1000,
+                                              (s->trickle_ms % 1000) * 1000000L};
+                        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                            ;
+                        want = 1;
+                    }
                     int w = SSL_write(ssl, chunk, want);
                     up = w > 0;
                     if (up)
@@ -688,9 +697,9 @@ static void *fake_main(void *arg)
             char hdr[256];
             const char *answer = s->answers ? s->answers[n] : s->answer;
             size_t blen = strlen(answer);
-            if (n == 0 && s->hold_first_ms > 0) {
-                struct timespec ts = {s->hold_first_ms / 1000,
-                                      (s->hold_first_ms % 1000) * 1000000L};
+            int hold = s->holds ? s->holds[n] : n == 0 ? s->hold_first_ms : 0;
+            if (hold > 0) {
+                struct timespec ts = {hold / 1000, (hold % 1000) * 1000000L};
                 while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
                     ;
             }
@@ -798,7 +807,7 @@ static void test_wait_retry_within_deadline(void **state)
     (void)state;
     fake_server s;
     static const char *const answers[] = {"{\"error\":\"bad gateway\"}",
-                                          "{\"id\":\"0123456789abcdef0123456789abcdef\","
+                                          "{\"task_id\":\"0123456789abcdef0123456789abcdef\","
                                           "\"status\":\"finished\"}"};
     static const int statuses[] = {502, 200};
     fake_start(&s, 2, 200, NULL, 0);
@@ -818,6 +827,109 @@ static void test_wait_retry_within_deadline(void **state)
     long w0 = strtol(q0 + 6, NULL, 10), w1 = strtol(q1 + 6, NULL, 10);
     if (!(w0 >= 1 && w0 <= 5 && w1 < w0))
         fail_msg("the retry asks for a hold of %ld s after one of %ld s", w1, w0);
+}
+
+/* M1: with a timeout, every request of mesatee_task_wait ends by it (plus a
+ * margin), whatever the handle's limits: a server that accepted the
+ * connection and never answers (a stopped daemon: the kernel completes the
+ * TCP handshake), and one that trickles its answer a byte at a time (never
+ * slow enough for the stall check), end the wait with MESATEE_ETIMEOUT, not
+ * after the connect timeout (10 s, as MESATEE_ENET) or never. The handle
+ * has no request timeout (the CLI's default). Without the cap the wait
+ * takes the whole trickle (30 s) and fails on its blank answer. Then the
+ * handle's own limits hold again: a later request answered after the
+ * wait's cap would have passed still succeeds. No duration is asserted. */
+static void test_wait_bounded_by_timeout(void **state)
+{
+    (void)state;
+    const char *id = "0123456789abcdef0123456789abcdef";
+    char st[16];
+    /* a listener that never accepts: connect succeeds, TLS never answers */
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", ntohs(a.sin_port));
+    mesatee_client *c = mesatee_client_new(url);
+    assert_non_null(c);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    char *out = NULL;
+    int rc = mesatee_task_wait(c, id, 1, st, &out);
+    if (rc != MESATEE_ETIMEOUT)
+        fail_msg("silent server: %d: %s", rc, mesatee_client_errmsg(c));
+    assert_null(out);
+    assert_true(contains(mesatee_client_errmsg(c), "no answer from the server"));
+    mesatee_client_free(c);
+    close(lfd);
+
+    /* a trickled answer: 60 bytes of a 100000-byte body, one every 0.5 s */
+    fake_server s;
+    fake_stream fs = {(const uint8_t *)"", 0, 60, ' ', true};
+    fake_start_stream(&s, 1, 200, "", 0, &fs);
+    s.trickle_ms = 500;
+    c = client_for(&s, true);
+    assert_int_equal(mesatee_client_set_timeout(c, 0), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    rc = mesatee_task_wait(c, id, 1, st, &out);
+    if (rc != MESATEE_ETIMEOUT)
+        fail_msg("trickling server: %d: %s", rc, mesatee_client_errmsg(c));
+    assert_null(out);
+    fake_stop(&s);
+    assert_true(s.streamed < s.stream_len); /* cut, not ended by the server */
+
+    mesatee_client_free(c);
+
+    /* a server that took the long poll and stopped answering (a daemon
+     * SIGSTOPped while the hold is parked): held 3.5 s, past the wait's cap
+     * of 2 s. Then, on the same handle, a request the server answers 2.5 s
+     * after the end of that hold (a stale cap of the wait would cut it). */
+    static const char *const answers[] = {
+        "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"status\":\"running\"}", "{}"};
+    static const int holds[] = {3500, 2500};
+    fake_start(&s, 2, 200, NULL, 0);
+    s.answers = answers;
+    s.holds = holds;
+    c = client_for(&s, true);
+    assert_int_equal(mesatee_client_set_timeout(c, 0), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    rc = mesatee_task_wait(c, id, 1, st, &out);
+    if (rc != MESATEE_ETIMEOUT)
+        fail_msg("server stopped during the hold: %d: %s", rc, mesatee_client_errmsg(c));
+    assert_null(out);
+    if (mesatee_call(c, "GET", "/healthz", NULL, &out) != MESATEE_OK)
+        fail_msg("request after a capped wait: %s", mesatee_client_errmsg(c));
+    mesatee_free(out);
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+/* L4: an answer about another task (or without a task_id) ends the wait
+ * as a protocol error, never as that task's result. */
+static void test_wait_other_task(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "{\"task_id\":\"ffffffffffffffffffffffffffffffff\",\"status\":\"finished\","
+        "\"result\":{\"return_value\":\"forged\"}}",
+        "{\"status\":\"finished\"}"};
+    for (int i = 0; i < 2; i++) {
+        fake_server s;
+        fake_start(&s, 1, 200, answers[i], 0);
+        mesatee_client *c = client_for(&s, true);
+        char st[16];
+        char *out = NULL;
+        int rc = mesatee_task_wait(c, "0123456789abcdef0123456789abcdef", 5, st, &out);
+        if (rc != MESATEE_ESERVER || out || st[0])
+            fail_msg("answer %d: %d (%s) status '%s'", i, rc, mesatee_client_errmsg(c), st);
+        assert_true(contains(mesatee_client_errmsg(c), "another task"));
+        assert_false(contains(mesatee_client_errmsg(c), "ffff"));
+        mesatee_client_free(c);
+        fake_stop(&s);
+    }
 }
 
 static void test_server_error_message(void **state)
@@ -1450,6 +1562,8 @@ int main(void)
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_wait_never_reached),
         cmocka_unit_test(test_wait_retry_within_deadline),
+        cmocka_unit_test(test_wait_bounded_by_timeout),
+        cmocka_unit_test(test_wait_other_task),
         cmocka_unit_test(test_server_error_message),
         cmocka_unit_test(test_list_paging),
         cmocka_unit_test(test_tls_untrusted_and_pinned),

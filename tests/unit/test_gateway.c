@@ -69,6 +69,10 @@ typedef struct tb {
     mt_gateway *gw;
     atomic_uint_fast64_t task_seq; /* task events */
     atomic_bool task_final;
+    /* GET /v1/taskheld (test_park_token_revoked): parked until held_final */
+    atomic_bool held_final;
+    atomic_int held_calls;
+    atomic_bool revoked; /* tb_authenticate refuses every token */
 } tb;
 
 static mt_status tb_authenticate(void *ctx, const char *token, mt_principal *out, mt_err *err)
@@ -77,7 +81,7 @@ static mt_status tb_authenticate(void *ctx, const char *token, mt_principal *out
     pthread_mutex_lock(&b->mu);
     b->auth_calls++;
     pthread_mutex_unlock(&b->mu);
-    if (strcmp(token, TB_GOOD_TOKEN) != 0)
+    if (strcmp(token, TB_GOOD_TOKEN) != 0 || atomic_load(&b->revoked))
         return mt_err_set(err, MT_EAUTH, "token is invalid, expired or revoked; log in again");
     memset(out, 0, sizeof *out);
     strcpy(out->username, "alice");
@@ -140,6 +144,14 @@ static void tb_handle(void *ctx, const mt_request *req, mt_response *resp)
             atomic_fetch_add(&b->task_seq, 1);
             mt_gateway_wake(b->gw); /* nothing parked yet: writes nothing */
         }
+    } else if (!strcmp(m, "GET") && !strcmp(p, "/v1/taskheld")) {
+        bool final = atomic_load(&b->held_final);
+        resp->status = 200;
+        resp->json = json_pack("{s:b,s:s}", "final", final, "result", "secret-result");
+        strcpy(resp->route, "GET /v1/taskheld");
+        if (!final)
+            resp->park_ms = TB_PARK_MS;
+        atomic_fetch_add(&b->held_calls, 1);
     } else if (!strcmp(m, "GET") && (!strcmp(p, "/v1/blob") || !strcmp(p, "/v1/blob/big"))) {
         size_t n = !strcmp(p, "/v1/blob") ? 1000 : TB_BLOB_BIG;
         resp->raw = malloc(n);
@@ -1077,6 +1089,47 @@ static void test_park_missed_wake(void **state)
     }
 }
 
+/* L1: a long poll parked before its user was disabled (or its token
+ * revoked) is not answered with the task when it is handled again: its
+ * token is checked again first, and the refusal is the one a new request
+ * with that token gets (401, same code and text), audited once as that
+ * refusal (actor "-"), not as alice's 200. Fails without gw_park_reauth
+ * (the re-handled request is answered 200 with the result). */
+static void test_park_token_revoked(void **state)
+{
+    fixture *f = *state;
+    atomic_store(&f->backend.held_final, false);
+    atomic_store(&f->backend.revoked, false);
+    int before = n_audits(f);
+    async_req a;
+    async_start(&a, f, "GET", "/v1/taskheld");
+    while (atomic_load(&f->backend.held_calls) == 0) /* authenticated, handled, parking */
+        usleep(1000);
+    atomic_store(&f->backend.revoked, true);
+    atomic_store(&f->backend.held_final, true);
+    atomic_fetch_add(&f->backend.task_seq, 1);
+    mt_gateway_wake(f->backend.gw);
+    pthread_join(a.t, NULL);
+    if (a.r.status != 401 || strstr(a.r.body, "secret-result"))
+        fail_msg("parked request answered %ld after the token was revoked: %s", a.r.status,
+                 a.r.body);
+    assert_error_json(&a.r, "unauthenticated");
+    assert_non_null(strstr(a.r.body, "token is invalid, expired or revoked; log in again"));
+    http_resp_free(&a.r);
+    assert_int_equal(n_audits(f), before + 1);
+    tb_audit au = last_audit(f);
+    assert_string_equal(au.actor, "-");
+    assert_string_equal(au.action, "GET /v1/taskheld");
+    assert_int_equal(au.status, 401);
+    /* a new request with that token: the same answer */
+    req_opts o = {.token = "Bearer " TB_GOOD_TOKEN};
+    http_resp r = request(f, "GET", "/v1/taskheld", &o);
+    assert_int_equal(r.status, 401);
+    assert_error_json(&r, "unauthenticated");
+    http_resp_free(&r);
+    atomic_store(&f->backend.revoked, false);
+}
+
 /* Fail closed: a request whose audit entry cannot be recorded (the backend
  * could neither append nor spool it) is not served but answered 503 with
  * the reason, for JSON and file answers alike, and counted. */
@@ -1321,6 +1374,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_sync_only, setup_commit, teardown),
         cmocka_unit_test_setup_teardown(test_park_missed_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_park_missed_wake, setup_commit, teardown),
+        cmocka_unit_test_setup_teardown(test_park_token_revoked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_park_token_revoked, setup_commit, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, setup_grace, teardown),
