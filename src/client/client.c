@@ -1968,7 +1968,11 @@ static bool wait_transient(const mesatee_client *c, int st)
     }
 }
 
-MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
+MESATEE_API /* The longest timeout mesatee_task_wait takes (about 68 years: its
+ * deadline in ms plus the per-request margin stays far from overflow). */
+#define CLIENT_WAIT_MAX_S 2147483647
+
+int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
                                   char status_out[16], char **json_out)
 {
     reset_out(json_out);
@@ -1977,8 +1981,9 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     int st = check_id(c, "task", task_id);
     if (st != MESATEE_OK)
         return st;
-    if (timeout_s < 0)
-        return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
+    if (timeout_s < 0 || timeout_s > CLIENT_WAIT_MAX_S)
+        return set_err(c, MESATEE_EINVAL,
+                       "timeout must be 0 (none) to %d seconds", CLIENT_WAIT_MAX_S);
     int64_t started = mt_mono_ms();
     int64_t deadline = timeout_s ? started + (int64_t)timeout_s * 1000 : INT64_MAX;
     long delay = 100;

@@ -301,9 +301,11 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
  * waiters), with plain polls every 100 ms to 1 s (after a refused first long
  * poll, a plain GET at once). MESATEE_OK with the task in *json_out and the status copied
  * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
- * timeout_s seconds (0 = wait forever) with the last task JSON. With a
- * timeout, every request of the wait (connect and transfer) ends by it plus
- * 1 s: one still without a whole answer then (a stopped or stalled server,
+ * timeout_s seconds (0 = wait forever; at most 2147483647, else
+ * MESATEE_EINVAL) with the last task JSON. With a timeout, every request of
+ * the wait (connect and transfer) ends by it plus 1 s (a name lookup that
+ * the resolver does not give up on may take longer: libcurl waits for its
+ * resolver thread): one still without a whole answer then (a stopped or stalled server,
  * an answer trickled out) is cut and the wait returns MESATEE_ETIMEOUT
  * ("no answer from the server ...", *json_out NULL), not an error. An answer
  * about another task than task_id (its "task_id" differs or is missing) is
