@@ -32,7 +32,7 @@ SLEEP=$(command -v sleep)
 cat >"$MT_WORK/gated-worker" <<EOF
 #!/bin/bash
 echo started >> '$STARTED'
-while [ ! -e '$GATE' ]; do '$SLEEP' 0.05; done
+while [ ! -e '$GATE' ]; do [ -d '$MT_WORK' ] || exit 9; '$SLEEP' 0.05; done  # (ends when the test's directory is gone)
 exec -a mesatee-worker '$MESATEE_WORKER' "\$@"
 EOF
 chmod +x "$MT_WORK/gated-worker"
