@@ -847,6 +847,26 @@ static void test_module_integrity(void **state)
     free(m.path);
 }
 
+/* A python function's module for m: src encrypted under key_of(seed) to
+ * path_of(name), its plaintext SHA-256 recorded as the registration would. */
+static void python_module(const char *src, size_t len, int seed, const char *name,
+                          mt_job_input *m)
+{
+    key_of(m->key, seed);
+    uint8_t *ct, md[32];
+    size_t ct_len;
+    unsigned int ml = 0;
+    assert_int_equal(mt_ff_encrypt(m->key, (const uint8_t *)src, len, &ct, &ct_len, NULL), MT_OK);
+    m->path = path_of(name);
+    FILE *f = fopen(m->path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
+    fclose(f);
+    free(ct);
+    assert_int_equal(EVP_Digest(src, len, md, &ml, EVP_sha256(), NULL), 1);
+    mt_hex_encode(md, 32, m->plain_sha256);
+}
+
 /* A zygote-started task without outputs ends its channel with shutdown, not
  * only close: a python function that keeps a dup of fd 3 (the python filter
  * allows dup) still gives the daemon its EOF at once. Without it the worker
@@ -861,21 +881,7 @@ static void test_python_dup_channel(void **state)
                               "    return 'kept a dup'\n";
     mt_err err = {0};
     mt_job_input m = {0};
-    key_of(m.key, 6);
-    uint8_t *ct, md[32];
-    size_t ct_len;
-    unsigned int ml = 0;
-    assert_int_equal(mt_ff_encrypt(m.key, (const uint8_t *)src, sizeof src - 1, &ct, &ct_len,
-                                   NULL),
-                     MT_OK);
-    m.path = path_of("pydup");
-    FILE *f = fopen(m.path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
-    fclose(f);
-    free(ct);
-    assert_int_equal(EVP_Digest(src, sizeof src - 1, md, &ml, EVP_sha256(), NULL), 1);
-    mt_hex_encode(md, 32, m.plain_sha256);
+    python_module(src, sizeof src - 1, 6, "pydup", &m);
     mt_job j = base_job("entrypoint", false);
     j.executor_type = "python";
     j.module = &m;
@@ -911,21 +917,7 @@ static void test_python_stderr(void **state)
         "    random._os.write(2, b'2026-12-07T21:51:02.117Z info [9546] PYFORGED \\x1b]0;t\\x07\\n')\n"
         "    return 'wrote'\n";
     mt_job_input m = {0};
-    key_of(m.key, 7);
-    uint8_t *ct, md[32];
-    size_t ct_len;
-    unsigned int ml = 0;
-    assert_int_equal(mt_ff_encrypt(m.key, (const uint8_t *)src, sizeof src - 1, &ct, &ct_len,
-                                   NULL),
-                     MT_OK);
-    m.path = path_of("pyerr");
-    FILE *f = fopen(m.path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
-    fclose(f);
-    free(ct);
-    assert_int_equal(EVP_Digest(src, sizeof src - 1, md, &ml, EVP_sha256(), NULL), 1);
-    mt_hex_encode(md, 32, m.plain_sha256);
+    python_module(src, sizeof src - 1, 7, "pyerr", &m);
     mt_job j = base_job("entrypoint", false);
     j.executor_type = "python";
     j.module = &m;
