@@ -423,7 +423,10 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     json_t *r = mt_json_parse(buf, len, MT_JOB_RESULT_MAX, 8, &e);
     if (!r || !json_is_object(r)) {
         json_decref(r);
-        fail(res, "worker returned no valid result (%s)", len ? e.msg : "empty");
+        /* not e.msg: the parser's text quotes the result's bytes, which a
+         * worker may derive from someone's input (failure reasons are read by
+         * every participant) */
+        fail(res, "worker returned no valid result (%s)", len ? "malformed JSON" : "empty");
         return;
     }
     const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL, *trace = NULL;
