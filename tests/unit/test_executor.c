@@ -904,6 +904,40 @@ static void test_python_dup_channel(void **state)
 
 static char *read_all_fd(int fd, size_t *len);
 
+/* Runs j with this process's fd 2 (the daemon's log) on a temp file, the
+ * worker stderr relay drained (earlier tests' worker output) and its budget
+ * reset first, drained again after: what fd 2 received (heap, *len bytes),
+ * the run's status, whether the drain finished, and (secs non-NULL) the
+ * seconds from the run's start to the end of that drain. Assertions print
+ * to the real stderr again once it returns. */
+static char *run_capturing_log(const mt_job *j, mt_job_result *r, mt_status *st, bool *drained,
+                               size_t *len, double *secs)
+{
+    assert_true(mt_worker_stderr_drain(-1));
+    mt_worker_stderr_test_reset();
+    char path[] = "/tmp/mt-test-stderr-XXXXXX";
+    int cap = mkstemp(path);
+    assert_true(cap >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(cap, 2) == 2);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    *st = mt_executor_run(j, NULL, NULL, r, NULL);
+    *drained = mt_worker_stderr_drain(-1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    if (secs)
+        *secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    char *got = read_all_fd(cap, len);
+    close(cap);
+    return got;
+}
+
 /* A Python function that reaches os.write(2, ...) (the import guard is not
  * a boundary) writes into the worker stderr relay, not the daemon's stderr:
  * its forged log line arrives marked and escaped (python zygote; the other
@@ -922,25 +956,11 @@ static void test_python_stderr(void **state)
     j.executor_type = "python";
     j.module = &m;
     j.limits.mem_bytes = 1ULL << 30;
-    assert_true(mt_worker_stderr_drain(-1));
-    mt_worker_stderr_test_reset();
-    char path[] = "/tmp/mt-test-stderr-XXXXXX";
-    int cap = mkstemp(path);
-    assert_true(cap >= 0);
-    unlink(path);
-    fflush(stderr);
-    int saved = dup(2);
-    assert_true(saved >= 0);
-    assert_true(dup2(cap, 2) == 2);
     mt_job_result r;
-    mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
-    bool drained = mt_worker_stderr_drain(-1);
-    fflush(stderr);
-    assert_true(dup2(saved, 2) == 2);
-    close(saved);
+    mt_status st;
+    bool drained;
     size_t len;
-    char *got = read_all_fd(cap, &len);
-    close(cap);
+    char *got = run_capturing_log(&j, &r, &st, &drained, &len, NULL);
     assert_int_equal(st, MT_OK);
     assert_true(r.ok);
     assert_string_equal(r.return_value, "wrote");
@@ -1269,29 +1289,13 @@ static void test_worker_stderr(void **state)
     const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
     for (int m = 0; m < 2; m++) {
         mt_executor_set_worker_start(modes[m]);
-        assert_true(mt_worker_stderr_drain(-1)); /* earlier tests' worker output */
-        mt_worker_stderr_test_reset();
-        char path[] = "/tmp/mt-test-stderr-XXXXXX";
-        int cap = mkstemp(path);
-        assert_true(cap >= 0);
-        unlink(path);
-        fflush(stderr);
-        int saved = dup(2);
-        assert_true(saved >= 0);
-        assert_true(dup2(cap, 2) == 2);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         mt_job j = base_job("__test_stderr", true);
         mt_job_result r;
-        mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
-        bool drained = mt_worker_stderr_drain(-1);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        fflush(stderr);
-        assert_true(dup2(saved, 2) == 2); /* assertions print to the real stderr again */
-        close(saved);
+        mt_status st;
+        bool drained;
         size_t len;
-        char *got = read_all_fd(cap, &len);
-        close(cap);
+        double secs;
+        char *got = run_capturing_log(&j, &r, &st, &drained, &len, &secs);
         assert_int_equal(st, MT_OK);
         assert_true(r.ok);
         assert_string_equal(r.return_value, "wrote");
@@ -1322,7 +1326,6 @@ static void test_worker_stderr(void **state)
         char first[64];
         snprintf(first, sizeof first, "%sflood 0000\n", P);
         assert_non_null(strstr(got, first));
-        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         size_t flood = count_str(got, "flood ");
         assert_true(flood < 2000);
         assert_true((double)flood <= MT_WORKER_STDERR_BURST + MT_WORKER_STDERR_RATE * (secs + 1));
